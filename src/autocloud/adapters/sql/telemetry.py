@@ -1,0 +1,499 @@
+"""Twin, history, events and dead letters in SQL (TelemetryWriter/Reader, DeadLetterStore).
+
+The ingest writer commits a whole batch in one transaction: history rows (duplicates
+ignored, so a redelivered message is harmless), twin upserts that only move forward in
+time, presence, events, replay windows and dead letters.
+"""
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import BigInteger, Engine, and_, delete, exists, func, literal, or_, select, tuple_
+from sqlalchemy.sql.elements import ColumnElement
+
+from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.errors import translated
+from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
+from autocloud.adapters.sql.schema import (
+    dead_letters,
+    desired,
+    events,
+    history,
+    presence,
+    seq_windows,
+    signals,
+    twin,
+    vehicles,
+)
+from autocloud.domain.records import (
+    Bucket,
+    DeadLetter,
+    DesiredSignal,
+    HistoryRow,
+    Twin,
+    TwinSignal,
+    Value,
+    Vehicle,
+    VehicleRef,
+    WriteBatch,
+)
+from autocloud.domain.replay import SeqWindow
+from autocloud.ports.stores import SignalCondition
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+
+SUMMARY_PATHS = (
+    "Vehicle.Speed",
+    "Vehicle.CurrentLocation.Latitude",
+    "Vehicle.CurrentLocation.Longitude",
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+    "Vehicle.Powertrain.FuelSystem.RelativeLevel",
+)
+
+_OPERATORS: dict[str, Any] = {
+    "<": lambda c, v: c < v,
+    "<=": lambda c, v: c <= v,
+    ">": lambda c, v: c > v,
+    ">=": lambda c, v: c >= v,
+    "=": lambda c, v: c == v,
+    "!=": lambda c, v: c != v,
+}
+
+
+def numeric(value: Value) -> float | None:
+    """The number stored for charts and filters; None for strings and arrays."""
+    if isinstance(value, bool | int | float):
+        return float(value)
+    return None
+
+
+def _value_of(num: float | None, txt: str | None, raw_json: str | None = None) -> Value:
+    if raw_json is not None:
+        decoded: Value = _decode(raw_json)
+        return tuple(decoded) if isinstance(decoded, list) else decoded
+    if txt is not None:
+        decoded = _decode(txt)
+        return tuple(decoded) if isinstance(decoded, list) else decoded
+    return num
+
+
+class SqlTelemetry:
+    """Writer and reader of telemetry on any SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+        self._engine = engine
+        self._dialect = dialect
+        self._ids: dict[str, int] = {}
+        self._paths: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    # --- signal dictionary -------------------------------------------------------------
+    def signal_ids(self, paths: Iterable[str]) -> dict[str, int]:
+        wanted = set(paths)
+        missing = wanted - self._ids.keys()
+        if missing:
+            self._load_ids(missing)
+        return {p: self._ids[p] for p in wanted}
+
+    def _load_ids(self, missing: set[str]) -> None:
+        insert = self._dialect.insert(signals)
+        with self._lock, translated(), self._engine.begin() as conn:
+            conn.execute(
+                insert.on_conflict_do_nothing(), [{"path": p} for p in sorted(missing)]
+            )
+            for row in conn.execute(select(signals.c.id, signals.c.path)):
+                self._ids[row.path] = row.id
+                self._paths[row.id] = row.path
+
+    def _refresh_ids(self) -> None:
+        with translated(), self._engine.connect() as conn:
+            for row in conn.execute(select(signals.c.id, signals.c.path)):
+                self._ids[row.path] = row.id
+                self._paths[row.id] = row.path
+
+    def _path(self, signal_id: int) -> str:
+        if signal_id not in self._paths:
+            self._refresh_ids()
+        return self._paths[signal_id]
+
+    def _known_ids(self, paths: Sequence[str]) -> dict[str, int]:
+        """Ids of paths that have ever been stored; a path never stored simply has no data."""
+        if any(p not in self._ids for p in paths):
+            self._refresh_ids()
+        return {p: self._ids[p] for p in paths if p in self._ids}
+
+    # --- ingest writer -----------------------------------------------------------------
+    def refs(self, vins: Iterable[str]) -> dict[str, VehicleRef]:
+        wanted = list(set(vins))
+        query = select(vehicles.c.vin, vehicles.c.id, vehicles.c.brand_id).where(
+            vehicles.c.vin.in_(wanted)
+        )
+        with translated(), self._engine.connect() as conn:
+            return {r.vin: VehicleRef(r.id, r.brand_id) for r in conn.execute(query)}
+
+    def windows(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], SeqWindow]:
+        wanted = list(set(keys))
+        if not wanted:
+            return {}
+        query = select(seq_windows).where(
+            tuple_(seq_windows.c.vehicle_id, seq_windows.c.sid).in_(wanted)
+        )
+        with translated(), self._engine.connect() as conn:
+            return {
+                (r.vehicle_id, r.sid): SeqWindow.from_stored(r.top, r.bits)
+                for r in conn.execute(query)
+            }
+
+    def commit(self, batch: WriteBatch) -> None:
+        with translated(), self._engine.begin() as conn:
+            for statement, rows in self._statements(batch):
+                if rows:
+                    conn.execute(statement, rows)
+
+    def _statements(self, batch: WriteBatch) -> list[tuple[Any, list[dict[str, Any]]]]:
+        ins = self._dialect.insert
+        now = batch.received_ms
+        history_rows = []
+        for p in batch.history:
+            num = numeric(p.value)
+            history_rows.append(
+                {
+                    "vehicle_id": p.vehicle_id,
+                    "signal_id": p.signal_id,
+                    "ts": p.ts,
+                    "num": num,
+                    "txt": None if num is not None else _encode(p.value).decode(),
+                }
+            )
+        twin_rows = [
+            {
+                "vehicle_id": p.vehicle_id,
+                "signal_id": p.signal_id,
+                "ts": p.ts,
+                "value": _encode(p.value).decode(),
+                "num": numeric(p.value),
+                "received_ms": now,
+            }
+            for p in batch.twin
+        ]
+        twin_upsert = ins(twin)
+        twin_upsert = twin_upsert.on_conflict_do_update(
+            index_elements=[twin.c.vehicle_id, twin.c.signal_id],
+            set_={
+                "ts": twin_upsert.excluded.ts,
+                "value": twin_upsert.excluded.value,
+                "num": twin_upsert.excluded.num,
+                "received_ms": twin_upsert.excluded.received_ms,
+            },
+            where=twin_upsert.excluded.ts >= twin.c.ts,
+        )
+        presence_upsert = ins(presence)
+        presence_upsert = presence_upsert.on_conflict_do_update(
+            index_elements=[presence.c.vehicle_id],
+            set_={
+                "online": presence_upsert.excluded.online,
+                "since_ms": presence_upsert.excluded.since_ms,
+                "sid": presence_upsert.excluded.sid,
+            },
+            where=presence_upsert.excluded.since_ms >= presence.c.since_ms,
+        )
+        window_upsert = ins(seq_windows)
+        window_upsert = window_upsert.on_conflict_do_update(
+            index_elements=[seq_windows.c.vehicle_id, seq_windows.c.sid],
+            set_={
+                "top": window_upsert.excluded.top,
+                "bits": window_upsert.excluded.bits,
+                "updated_ms": window_upsert.excluded.updated_ms,
+            },
+        )
+        return [
+            (ins(history).on_conflict_do_nothing(), history_rows),
+            (twin_upsert, twin_rows),
+            (
+                presence_upsert,
+                [
+                    {"vehicle_id": c.vehicle_id, "online": c.online, "since_ms": c.since_ms, "sid": c.sid}
+                    for c in batch.presence
+                ],
+            ),
+            (
+                events.insert(),
+                [
+                    {
+                        "vehicle_id": e.vehicle_id,
+                        "ts": e.ts,
+                        "type": e.type,
+                        "data": _encode(e.data).decode(),
+                        "received_ms": e.received_ms,
+                    }
+                    for e in batch.events
+                ],
+            ),
+            (
+                window_upsert,
+                [
+                    {"vehicle_id": k[0], "sid": k[1], "top": w.top, "bits": w.to_bytes(), "updated_ms": now}
+                    for k, w in batch.windows.items()
+                ],
+            ),
+            (
+                dead_letters.insert(),
+                [
+                    {
+                        "received_ms": d.received_ms,
+                        "vin": d.vin,
+                        "brand_id": d.brand,
+                        "topic": d.topic,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "payload": d.payload,
+                    }
+                    for d in batch.dead_letters
+                ],
+            ),
+        ]
+
+    # --- reader ------------------------------------------------------------------------
+    def twin(self, vehicle: Vehicle) -> Twin:
+        with translated(), self._engine.connect() as conn:
+            reported = conn.execute(
+                select(signals.c.path, twin.c.value, twin.c.ts, twin.c.received_ms)
+                .join(signals, signals.c.id == twin.c.signal_id)
+                .where(twin.c.vehicle_id == vehicle.id)
+                .order_by(signals.c.path)
+            ).all()
+            wanted = conn.execute(
+                select(signals.c.path, desired.c.value, desired.c.set_ms, desired.c.set_by)
+                .join(signals, signals.c.id == desired.c.signal_id)
+                .where(desired.c.vehicle_id == vehicle.id)
+                .order_by(signals.c.path)
+            ).all()
+            state = conn.execute(select(presence).where(presence.c.vehicle_id == vehicle.id)).first()
+        return Twin(
+            vehicle=vehicle,
+            online=bool(state.online) if state else False,
+            online_since_ms=state.since_ms if state else None,
+            sid=state.sid if state else None,
+            reported=tuple(
+                TwinSignal(r.path, _value_of(None, None, r.value), r.ts, r.received_ms)
+                for r in reported
+            ),
+            desired=tuple(
+                DesiredSignal(r.path, _value_of(None, None, r.value), r.set_ms, r.set_by)
+                for r in wanted
+            ),
+        )
+
+    def fleet(
+        self,
+        scope: str | None,
+        *,
+        model: str | None,
+        online: bool | None,
+        conditions: Sequence[SignalCondition],
+        after: int,
+        limit: int,
+    ) -> list[tuple[Vehicle, bool, Mapping[str, Value]]]:
+        is_online = func.coalesce(presence.c.online, literal(False))
+        query = (
+            select(*_VEHICLE_COLUMNS, is_online.label("online"))
+            .select_from(vehicles.outerjoin(presence, presence.c.vehicle_id == vehicles.c.id))
+            .where(vehicles.c.id > after)
+            .order_by(vehicles.c.id)
+            .limit(limit)
+        )
+        if scope is not None:
+            query = query.where(vehicles.c.brand_id == scope)
+        if model is not None:
+            query = query.where(vehicles.c.model == model)
+        if online is not None:
+            query = query.where(is_online == online)
+        paths = list(dict.fromkeys([*SUMMARY_PATHS, *(c.path for c in conditions)]))
+        ids = self.signal_ids(paths)
+        for condition in conditions:
+            query = query.where(self._condition(condition, ids[condition.path]))
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+            values: dict[int, dict[str, Value]] = {r.id: {} for r in rows}
+            if rows:
+                by_id = {v: k for k, v in ids.items()}
+                for r in conn.execute(
+                    select(twin.c.vehicle_id, twin.c.signal_id, twin.c.value).where(
+                        twin.c.vehicle_id.in_(list(values)), twin.c.signal_id.in_(list(by_id))
+                    )
+                ):
+                    values[r.vehicle_id][by_id[r.signal_id]] = _value_of(None, None, r.value)
+        return [(_vehicle(r), bool(r.online), values[r.id]) for r in rows]
+
+    @staticmethod
+    def _condition(condition: SignalCondition, signal_id: int) -> ColumnElement[bool]:
+        compare = _OPERATORS[condition.op]
+        if isinstance(condition.value, str):
+            column: Any = twin.c.value
+            target: Any = _encode(condition.value).decode()
+        else:
+            column, target = twin.c.num, float(condition.value)
+        return exists().where(
+            and_(
+                twin.c.vehicle_id == vehicles.c.id,
+                twin.c.signal_id == signal_id,
+                compare(column, target),
+            )
+        )
+
+    def history(
+        self,
+        vehicle_id: int,
+        paths: Sequence[str],
+        since: int,
+        until: int,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
+    ) -> list[HistoryRow]:
+        ids = self._known_ids(paths)
+        if not ids:
+            return []
+        query = (
+            select(history.c.signal_id, history.c.ts, history.c.num, history.c.txt)
+            .where(
+                history.c.vehicle_id == vehicle_id,
+                history.c.signal_id.in_(list(ids.values())),
+                history.c.ts >= since,
+                history.c.ts < until,
+            )
+            .order_by(history.c.ts, history.c.signal_id)
+            .limit(limit)
+        )
+        if after is not None:
+            after_ts, after_path = after
+            after_id = ids.get(after_path, -1)
+            query = query.where(
+                or_(
+                    history.c.ts > after_ts,
+                    and_(history.c.ts == after_ts, history.c.signal_id > after_id),
+                )
+            )
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [HistoryRow(self._path(r.signal_id), r.ts, _value_of(r.num, r.txt)) for r in rows]
+
+    def buckets(
+        self, vehicle_id: int, paths: Sequence[str], since: int, until: int, bucket_ms: int
+    ) -> list[Bucket]:
+        ids = self._known_ids(paths)
+        if not ids:
+            return []
+        # Integer division on both dialects: ts and bucket_ms are integers.
+        bucket = ((history.c.ts - since) // literal(bucket_ms, BigInteger)).label("bucket")
+        grouped = (
+            select(
+                history.c.signal_id,
+                bucket,
+                func.count().label("n"),
+                func.min(history.c.num).label("lo"),
+                func.avg(history.c.num).label("mean"),
+                func.max(history.c.num).label("hi"),
+                func.max(history.c.ts).label("last_ts"),
+            )
+            .where(
+                history.c.vehicle_id == vehicle_id,
+                history.c.signal_id.in_(list(ids.values())),
+                history.c.ts >= since,
+                history.c.ts < until,
+                history.c.num.is_not(None),
+            )
+            .group_by(history.c.signal_id, bucket)
+            .cte("grouped")
+        )
+        # The last value of a bucket is the one at its greatest ts: a primary-key lookup.
+        query = (
+            select(grouped, history.c.num.label("last"))
+            .join(
+                history,
+                and_(
+                    history.c.vehicle_id == vehicle_id,
+                    history.c.signal_id == grouped.c.signal_id,
+                    history.c.ts == grouped.c.last_ts,
+                ),
+            )
+            .order_by(grouped.c.signal_id, grouped.c.bucket)
+        )
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Bucket(
+                path=self._path(r.signal_id),
+                start=since + int(r.bucket) * bucket_ms,
+                count=int(r.n),
+                min=float(r.lo),
+                avg=float(r.mean),
+                max=float(r.hi),
+                last=float(r.last),
+            )
+            for r in rows
+        ]
+
+    def set_desired(self, vehicle_id: int, path: str, value: Value, now_ms: int, by: str) -> None:
+        signal_id = self.signal_ids([path])[path]
+        upsert = self._dialect.insert(desired).values(
+            vehicle_id=vehicle_id, signal_id=signal_id, value=_encode(value).decode(), set_ms=now_ms, set_by=by
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[desired.c.vehicle_id, desired.c.signal_id],
+            set_={"value": upsert.excluded.value, "set_ms": upsert.excluded.set_ms, "set_by": upsert.excluded.set_by},
+        )
+        with translated(), self._engine.begin() as conn:
+            conn.execute(upsert)
+
+    def online_count(self) -> int:
+        with translated(), self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).where(presence.c.online.is_(True))).scalar() or 0)
+
+    def purge_history(self, before_ms: int) -> int:
+        with translated(), self._engine.begin() as conn:
+            removed = conn.execute(delete(history).where(history.c.ts < before_ms)).rowcount
+            conn.execute(delete(events).where(events.c.ts < before_ms))
+        return int(removed or 0)
+
+    # --- dead letters ------------------------------------------------------------------
+    def dead_letters(
+        self, scope: str | None, *, reason: str | None, vin: str | None, after: int, limit: int
+    ) -> list[DeadLetter]:
+        query = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+        if after:
+            query = query.where(dead_letters.c.id < after)
+        if scope is not None:
+            query = query.where(dead_letters.c.brand_id == scope)
+        if reason is not None:
+            query = query.where(dead_letters.c.reason == reason)
+        if vin is not None:
+            query = query.where(dead_letters.c.vin == vin)
+        with translated(), self._engine.connect() as conn:
+            return [
+                DeadLetter(
+                    received_ms=r.received_ms,
+                    topic=r.topic,
+                    reason=r.reason,
+                    detail=r.detail,
+                    payload=bytes(r.payload),
+                    vin=r.vin,
+                    brand=r.brand_id,
+                    id=r.id,
+                )
+                for r in conn.execute(query)
+            ]
+
+    def dead_letter_counts(self, scope: str | None) -> dict[str, int]:
+        query = select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason)
+        if scope is not None:
+            query = query.where(dead_letters.c.brand_id == scope)
+        with translated(), self._engine.connect() as conn:
+            return {reason: int(n) for reason, n in conn.execute(query)}
+
+    def purge_dead_letters(self, before_ms: int) -> int:
+        with translated(), self._engine.begin() as conn:
+            return int(conn.execute(delete(dead_letters).where(dead_letters.c.received_ms < before_ms)).rowcount or 0)

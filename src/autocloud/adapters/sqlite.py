@@ -1,0 +1,48 @@
+"""SQLite adapter: the embedded tier's state and history, in one file under data_dir.
+
+WAL journal so the API reads while ingest writes; `synchronous=FULL` because ingest
+acknowledges messages to the broker only after commit, and an acknowledged message must
+survive a power cut, not just a process crash.
+"""
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.sqlite import insert
+
+from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.store import SqlStore
+from autocloud.domain.errors import ConfigurationError
+
+
+DIALECT = Dialect(name="sqlite", insert=insert)
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create(url: str) -> Engine:
+    path = url.removeprefix("sqlite:///")
+    if path and path != ":memory:":
+        folder = Path(path).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot create the data directory {folder}: {exc}") from None
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+    event.listen(engine, "connect", _pragmas)
+    return engine
+
+
+def open_store(url: str) -> SqlStore:
+    """Open (and migrate) the SQLite database at `url` (sqlite:///path)."""
+    store = SqlStore(create(url), DIALECT)
+    store.migrate()
+    return store

@@ -1,0 +1,181 @@
+"""Vehicle protocol v1: the messages a vehicle publishes, decoded with msgspec.
+
+Topics live under `vehicles/{vin}/`; this module knows their names, the shape of each
+payload and how to decode it (JSON by default, MessagePack when the MQTT 5 content type
+says so). Decoding errors become `ProtocolError`s carrying a dead-letter reason, so the
+ingest pipeline can keep the raw payload and say exactly why it was refused.
+See docs/protocol.md for the normative text.
+"""
+
+import enum
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+TOPIC_ROOT = "vehicles"
+MSGPACK_CONTENT_TYPE = "application/msgpack"
+
+
+class Topic(enum.StrEnum):
+    """Sub-topics a vehicle publishes to (vehicle to cloud)."""
+
+    TELEMETRY = "telemetry"
+    EVENTS = "events"
+    STATE = "state"
+
+
+class Reason(enum.StrEnum):
+    """Why a message or a value was dead-lettered. Values are stable API strings."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZE = "oversize"
+    MALFORMED = "malformed"
+    SCHEMA = "schema"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNKNOWN_VEHICLE = "unknown_vehicle"
+    VIN_MISMATCH = "vin_mismatch"
+    UNKNOWN_SIGNAL = "unknown_signal"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    NOT_ALLOWED = "not_allowed"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    DUPLICATE = "duplicate"
+    STALE_SEQ = "stale_seq"
+    UNKNOWN_EVENT = "unknown_event"
+
+
+class ProtocolError(Exception):
+    """A payload that cannot be decoded into a v1 message."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class Sample(msgspec.Struct, forbid_unknown_fields=True):
+    """Signal values measured at one instant (`ts`, ms since the epoch, vehicle clock)."""
+
+    ts: int
+    signals: dict[str, Any]
+
+
+class Telemetry(msgspec.Struct, forbid_unknown_fields=True):
+    """A telemetry message: one sample inline (`ts`+`signals`) or several in `samples`."""
+
+    v: int
+    sid: str
+    seq: int
+    ts: int | None = None
+    signals: dict[str, Any] | None = None
+    samples: list[Sample] | None = None
+    vin: str | None = None
+
+
+class Event(msgspec.Struct, forbid_unknown_fields=True):
+    """A typed event such as `dtc.raised`, `alarm.tow` or `crash`."""
+
+    v: int
+    sid: str
+    seq: int
+    ts: int
+    type: str
+    data: dict[str, Any] = {}
+    vin: str | None = None
+
+
+class State(msgspec.Struct, forbid_unknown_fields=True):
+    """Connection state; retained, and the vehicle's last will says `online: false`."""
+
+    online: bool
+    ts: int | None = None
+    sid: str | None = None
+    v: int = PROTOCOL_VERSION
+    vin: str | None = None
+
+
+Message = Telemetry | Event | State
+
+EVENT_FAMILIES = frozenset({"dtc", "alarm", "crash", "hazard", "trip", "charging", "ota"})
+MAX_SID_LENGTH = 64
+
+_TYPES: dict[Topic, type[Message]] = {
+    Topic.TELEMETRY: Telemetry,
+    Topic.EVENTS: Event,
+    Topic.STATE: State,
+}
+_JSON = {t: msgspec.json.Decoder(cls) for t, cls in _TYPES.items()}
+_MSGPACK = {t: msgspec.msgpack.Decoder(cls) for t, cls in _TYPES.items()}
+
+
+def split_topic(topic: str) -> tuple[str, Topic]:
+    """Return (vin, sub-topic) of `vehicles/{vin}/{sub}` or raise a BAD_TOPIC error."""
+    parts = topic.split("/", 2)
+    if len(parts) != 3 or parts[0] != TOPIC_ROOT or not parts[1]:
+        raise ProtocolError(Reason.BAD_TOPIC, f"topic {topic!r} is not vehicles/{{vin}}/{{kind}}")
+    try:
+        return parts[1], Topic(parts[2])
+    except ValueError:
+        known = ", ".join(t.value for t in Topic)
+        raise ProtocolError(
+            Reason.BAD_TOPIC, f"sub-topic {parts[2]!r} is not one of: {known}"
+        ) from None
+
+
+def decode(kind: Topic, payload: bytes, content_type: str | None = None) -> Message:
+    """Decode a payload of the given sub-topic and check its envelope."""
+    decoder = _MSGPACK[kind] if content_type == MSGPACK_CONTENT_TYPE else _JSON[kind]
+    try:
+        message = decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(Reason.SCHEMA, f"{kind} message does not match v1: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(Reason.MALFORMED, f"payload is not valid {_fmt(content_type)}: {exc}") from None
+    _check_envelope(message)
+    return message
+
+
+def _fmt(content_type: str | None) -> str:
+    return "MessagePack" if content_type == MSGPACK_CONTENT_TYPE else "JSON"
+
+
+def _check_envelope(message: Message) -> None:
+    if message.v != PROTOCOL_VERSION:
+        raise ProtocolError(
+            Reason.UNSUPPORTED_VERSION, f"protocol version {message.v} is not supported (use 1)"
+        )
+    if isinstance(message, State):
+        return
+    if not 0 < len(message.sid) <= MAX_SID_LENGTH:
+        raise ProtocolError(Reason.SCHEMA, f"sid must be 1..{MAX_SID_LENGTH} characters")
+    if message.seq < 0:
+        raise ProtocolError(Reason.SCHEMA, f"seq must be >= 0, got {message.seq}")
+    if isinstance(message, Telemetry):
+        _check_samples(message)
+    elif message.type.split(".", 1)[0] not in EVENT_FAMILIES:
+        families = ", ".join(sorted(EVENT_FAMILIES))
+        raise ProtocolError(
+            Reason.UNKNOWN_EVENT, f"event type {message.type!r} is not in a known family ({families})"
+        )
+
+
+def _check_samples(message: Telemetry) -> None:
+    inline = message.ts is not None or message.signals is not None
+    if inline == (message.samples is not None):
+        raise ProtocolError(
+            Reason.SCHEMA, "telemetry needs either ts+signals or samples, not both or neither"
+        )
+    if inline and (message.ts is None or message.signals is None):
+        raise ProtocolError(Reason.SCHEMA, "inline telemetry needs both ts and signals")
+    if message.samples is not None and not message.samples:
+        raise ProtocolError(Reason.SCHEMA, "samples must not be empty")
+
+
+def samples_of(message: Telemetry) -> list[Sample]:
+    """The samples of a telemetry message, whichever form it used."""
+    if message.samples is not None:
+        return message.samples
+    assert message.ts is not None and message.signals is not None
+    return [Sample(ts=message.ts, signals=message.signals)]

@@ -1,0 +1,164 @@
+"""Plain values that move between the core, the services and the stores."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autocloud.domain.replay import SeqWindow
+
+Value = bool | int | float | str | tuple[Any, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    id: str
+    name: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    id: int
+    vin: str
+    brand: str
+    model: str
+    model_year: int | None
+    manufacturer: str | None
+    created_ms: int
+    owners: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: int
+    brand: str
+    name: str
+    email: str
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    id: int
+    name: str
+    role: str
+    brand: str | None
+    created_ms: int
+    revoked_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleRef:
+    """What ingest needs to know of a sender: its row id and its tenant."""
+
+    id: int
+    brand: str
+
+
+@dataclass(slots=True)
+class Point:
+    """One signal value at one instant of one vehicle."""
+
+    vehicle_id: int
+    signal_id: int
+    ts: int
+    value: Value
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A refused message or value, kept with its reason and the raw payload."""
+
+    received_ms: int
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+    vin: str | None = None
+    brand: str | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class PresenceChange:
+    vehicle_id: int
+    online: bool
+    since_ms: int
+    sid: str | None
+
+
+@dataclass(slots=True)
+class EventRecord:
+    vehicle_id: int
+    ts: int
+    type: str
+    data: dict[str, Any]
+    received_ms: int
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """Everything one ingest batch makes durable, written in one transaction."""
+
+    received_ms: int = 0
+    history: list[Point] = field(default_factory=list)
+    twin: list[Point] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    presence: list[PresenceChange] = field(default_factory=list)
+    windows: dict[tuple[int, str], SeqWindow] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TwinSignal:
+    path: str
+    value: Value
+    ts: int
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredSignal:
+    path: str
+    value: Value
+    set_ms: int
+    set_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Twin:
+    """The digital twin: identity, connection state, reported and desired signals."""
+
+    vehicle: Vehicle
+    online: bool
+    online_since_ms: int | None
+    sid: str | None
+    reported: tuple[TwinSignal, ...]
+    desired: tuple[DesiredSignal, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    path: str
+    ts: int
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """Downsampled history: one time bucket of one numeric signal."""
+
+    path: str
+    start: int
+    count: int
+    min: float
+    avg: float
+    max: float
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of a list; `next` is the cursor for the following page, None at the end."""
+
+    items: tuple[Any, ...]
+    next: str | None

@@ -1,0 +1,132 @@
+"""One typed settings object for every tier.
+
+Sources, strongest first: explicit values (CLI flags), environment variables
+`AUTOCLOUD_*`, a TOML file (`AUTOCLOUD_CONFIG` or `--config`), then the embedded defaults.
+Invalid combinations fail at start with a message that says what to change.
+"""
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from autocloud.domain.errors import ConfigurationError
+
+BrokerKind = Literal["embedded", "mosquitto"]
+
+
+class Settings(BaseSettings):
+    """Everything the platform needs to start; see docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTOCLOUD_", extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="Where SQLite files and generated state live.")
+    db: str = Field("", description="sqlite:///path or postgresql://user@host/db; default SQLite in data_dir.")
+    broker: str = Field(
+        "embedded", description="'embedded' (amqtt in-process) or mqtt://host:port of Mosquitto."
+    )
+    embedded_broker_port: int = Field(1883, ge=1, le=65535)
+    broker_admin_user: str = Field("admin", description="Mosquitto dynamic-security admin.")
+    broker_admin_password: str = Field("", description="Password of the dynsec admin.")
+    platform_user: str = Field("autocloud-platform", description="The platform's own MQTT login.")
+    platform_password: str = Field("", description="Generated into data_dir when empty.")
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=1, le=65535)
+    vss_path: Path | None = Field(
+        None, description="VSS release JSON; when set, every leaf of it is accepted as a signal."
+    )
+    max_payload_bytes: int = Field(128 * 1024, ge=256)
+    max_future_skew_s: int = Field(300, ge=0)
+    ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
+    ingest_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
+    ingest_workers: int = Field(1, ge=1, description="Consumer connections (shared subscription).")
+    history_retention_days: float = Field(90, gt=0)
+    dead_letter_retention_days: float = Field(30, gt=0)
+    log_level: str = "info"
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        if value == "embedded":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "tcp") or not parts.hostname:
+            raise ValueError(f"broker must be 'embedded' or mqtt://host:port, got {value!r}")
+        return value
+
+    @field_validator("db")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError(f"db must be sqlite:///path or postgresql://…, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.broker != "embedded" and not self.broker_admin_password:
+            raise ValueError(
+                "a Mosquitto broker needs broker_admin_password (AUTOCLOUD_BROKER_ADMIN_PASSWORD): "
+                "the dynamic-security admin that Autocloud uses to provision vehicle credentials"
+            )
+        return self
+
+    @property
+    def broker_kind(self) -> BrokerKind:
+        return "embedded" if self.broker == "embedded" else "mosquitto"
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL of the state and history database."""
+        if not self.db:
+            return f"sqlite:///{self.data_dir / 'autocloud.db'}"
+        if self.db.startswith("postgresql://"):
+            return "postgresql+psycopg://" + self.db.removeprefix("postgresql://")
+        return self.db
+
+    @property
+    def mqtt_host_port(self) -> tuple[str, int]:
+        if self.broker == "embedded":
+            return "127.0.0.1", self.embedded_broker_port
+        parts = urlsplit(self.broker)
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = os.environ.get("AUTOCLOUD_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        return tuple(sources)
+
+
+def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from flags, environment and TOML, or raise ConfigurationError."""
+    if config is not None:
+        if not config.is_file():
+            raise ConfigurationError(f"config file {config} does not exist")
+        os.environ["AUTOCLOUD_CONFIG"] = str(config)
+    elif (toml := os.environ.get("AUTOCLOUD_CONFIG")) and not Path(toml).is_file():
+        raise ConfigurationError(f"AUTOCLOUD_CONFIG names {toml}, which does not exist")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from None
