@@ -1,0 +1,3 @@
+"""Autocloud: an open automotive cloud."""
+
+__version__ = "0.1.0"

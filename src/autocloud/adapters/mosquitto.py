@@ -75,6 +75,7 @@ _HARMLESS_ERRORS: Final = {
     "addRoleACL": {"ACL with this topic already exists"},
 }
 _CLIENT_EXISTS: Final = "Client already exists"
+_ACL_TYPES: Final = ("publishClientSend", "subscribePattern", "publishClientReceive")
 
 type JsonObject = dict[str, Any]
 
@@ -98,9 +99,6 @@ def platform_acls() -> list[JsonObject]:
         _allow("publishClientSend", "vehicles/#"),
         _allow("publishClientReceive", "vehicles/#"),
     ]
-
-
-_ACL_TYPES: Final = ("publishClientSend", "subscribePattern", "publishClientReceive")
 
 
 def _allow(acltype: str, topic: str) -> JsonObject:
@@ -156,13 +154,14 @@ class MosquittoDynsec:
         self._pending: dict[str, _Batch] = {}
         self._ready = threading.Event()
         self._refused: str | None = None
+        self._starting = True
         self._client = self._make_client(admin_user, admin_password)
         self._connect(host, port)
 
     # -- VehicleAccess -------------------------------------------------------------------------
 
     def grant(self, vin: str, secret: str) -> None:
-        """Create or replace the vehicle's credential and ACL; a session with the old one is dropped."""
+        """Create or replace the vehicle's credential and ACL; sessions using the old one end."""
         self.grant_many([(vin, secret)])
 
     def grant_many(self, items: Iterable[tuple[str, str]]) -> None:
@@ -198,13 +197,11 @@ class MosquittoDynsec:
         """
         if not username or not password:
             raise ConfigurationError("the platform's broker user and password must not be empty")
-        self._run([self._default_deny(), _create_role(PLATFORM_ROLE, platform_acls())])
-        self._run(
-            [
-                {"command": "addRoleACL", "rolename": PLATFORM_ROLE, **acl}
-                for acl in platform_acls()
-            ]
-        )
+        # createRole is a no-op on an existing role; addRoleACL then completes its ACLs.
+        add_acls = [
+            {"command": "addRoleACL", "rolename": PLATFORM_ROLE, **acl} for acl in platform_acls()
+        ]
+        self._run([self._default_deny(), _create_role(PLATFORM_ROLE, platform_acls()), *add_acls])
         self._upsert_clients({username: password}, {username: PLATFORM_ROLE})
 
     def close(self) -> None:
@@ -307,7 +304,8 @@ class MosquittoDynsec:
         return [batch.replies[i] for i in ids]
 
     def _publish(self, payload: bytes) -> None:
-        if not self._client.is_connected():
+        # `_ready` is set once (re)connected and subscribed to the replies.
+        if not self._ready.wait(self._timeout) or not self._client.is_connected():
             raise StoreUnavailable(
                 f"not connected to Mosquitto at {self._where}: check that the broker runs"
             )
@@ -359,13 +357,16 @@ class MosquittoDynsec:
             )
         if not ready:
             raise StoreUnavailable(self._no_answer())
+        self._starting = False
 
     def _on_connect(
         self, client: mqtt.Client, _userdata: object, _flags: object, reason: Any, _props: object
     ) -> None:
         if reason.is_failure:
             self._refused = str(reason)
-            self._ready.set()  # wake the constructor; it reports the refusal
+            if self._starting:
+                client.disconnect()  # no retries: the constructor reports the refusal
+            self._ready.set()
             return
         client.subscribe(RESPONSE_TOPIC, qos=1)
 
@@ -388,14 +389,14 @@ class MosquittoDynsec:
         except (ValueError, KeyError, TypeError):
             return
         with self._lock:
-            for reply in replies:
-                batch = self._pending.get(str(reply.get("correlationData")))
-                if batch is None:
-                    continue
-                batch.replies[reply["correlationData"]] = reply
-                batch.remaining.discard(reply["correlationData"])
-                if not batch.remaining:
-                    batch.done.set()
+            for reply in replies if isinstance(replies, list) else []:
+                tag = reply.get("correlationData") if isinstance(reply, dict) else None
+                batch = self._pending.get(tag) if isinstance(tag, str) else None
+                if batch is not None and isinstance(tag, str):
+                    batch.replies[tag] = reply
+                    batch.remaining.discard(tag)
+                    if not batch.remaining:
+                        batch.done.set()
 
 
 def _create_role(rolename: str, acls: list[JsonObject]) -> JsonObject:

@@ -93,7 +93,11 @@ class SignalSpec:
 
 
 class Rejection(enum.StrEnum):
-    """Why a single value was refused; the strings are used verbatim as dead-letter reasons."""
+    """Why a single value was refused; the strings are used verbatim as dead-letter reasons.
+
+    Non-finite numbers (NaN, ±Infinity) count as ``OUT_OF_RANGE``; a branch path such as
+    ``Vehicle.Cabin`` counts as ``UNKNOWN_SIGNAL``, since only leaves carry values.
+    """
 
     UNKNOWN_SIGNAL = "unknown_signal"
     WRONG_TYPE = "wrong_type"
@@ -214,24 +218,45 @@ _SMALL_INTS: Final[Mapping[int, Checked]] = {i: Checked(i, None, "") for i in ra
 
 
 def _show(value: object, limit: int = 80) -> str:
-    """Render a value for a message, cut short so a hostile payload cannot bloat logs."""
+    """Render a value for a message as JSON, cut short so a hostile payload cannot bloat logs."""
     if isinstance(value, float) and math.isfinite(value):
-        text = repr(value)
+        text = repr(float(value))
+    elif isinstance(value, list | tuple | dict) and len(value) > 20:
+        text = f"<{type(value).__name__} of {len(value)} items>"
     else:
+        if isinstance(value, str) and len(value) > limit:
+            value = value[:limit]
         try:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=True)
-        except (TypeError, ValueError):
-            text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = f"<{type(value).__name__}>"
+    return _clip(text, limit)
+
+
+def _path(path: str) -> str:
+    """Render a signal path for a message: bare when printable, quoted JSON otherwise."""
+    if len(path) <= 200 and path.isprintable() and " " not in path:
+        return path
+    return _show(path, 200)
+
+
+def _number_text(number: float) -> str:
+    """Format a limit: integers exactly, integral floats without ``.0``, others as repr."""
+    if isinstance(number, int):
+        return str(number)
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
 
 
 def _limit(number: float, spec: SignalSpec) -> str:
     """Format a limit with the signal's unit, e.g. ``90 degrees`` or ``100 percent``."""
-    if isinstance(number, float) and number.is_integer() and abs(number) < 1e15:
-        text = str(int(number))
-    else:
-        text = repr(number)
+    text = _number_text(number)
     return f"{text} {spec.unit}" if spec.unit else text
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _reject(rejection: Rejection, detail: str) -> Checked:
@@ -246,28 +271,34 @@ def _wrong_type(label: str, value: object, datatype: Datatype, expected: str) ->
     )
 
 
-def _check_range(label: str, number: float, spec: SignalSpec, datatype: Datatype) -> Checked | None:
-    """Return a rejection if ``number`` breaks the spec's or the datatype's limits."""
+def _check_range(
+    label: str, number: float, spec: SignalSpec, datatype: Datatype, original: object
+) -> Checked | None:
+    """Return a rejection if ``number`` breaks the spec's or the datatype's limits.
+
+    ``original`` is the value as sent, shown in the message (``101``, not ``101.0``).
+    """
+    shown = _show(original)
     if spec.min is not None and number < spec.min:
         return _reject(
             Rejection.OUT_OF_RANGE,
-            f"{label}={_show(number)} is below the minimum {_limit(spec.min, spec)}",
+            f"{label}={shown} is below the minimum {_limit(spec.min, spec)}",
         )
     if spec.max is not None and number > spec.max:
         return _reject(
             Rejection.OUT_OF_RANGE,
-            f"{label}={_show(number)} is above the maximum {_limit(spec.max, spec)}",
+            f"{label}={shown} is above the maximum {_limit(spec.max, spec)}",
         )
     low, high = _NATURAL[datatype]
     if number < low:
         return _reject(
             Rejection.OUT_OF_RANGE,
-            f"{label}={_show(number)} is below {low:g}, the smallest value a {datatype} holds",
+            f"{label}={shown} is below {_number_text(low)}, the smallest {datatype} value",
         )
     if number > high:
         return _reject(
             Rejection.OUT_OF_RANGE,
-            f"{label}={_show(number)} is above {high:g}, the largest value a {datatype} holds",
+            f"{label}={shown} is above {_number_text(high)}, the largest {datatype} value",
         )
     return None
 
@@ -287,7 +318,7 @@ def _check_scalar(spec: SignalSpec, datatype: Datatype, label: str, value: objec
             return _reject(
                 Rejection.NOT_ALLOWED,
                 f"{label}={_show(text)} is not one of the allowed values: "
-                + _show(", ".join(spec.allowed), 300),
+                + _clip(", ".join(spec.allowed), 300),
             )
         return _accept(text)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -296,7 +327,7 @@ def _check_scalar(spec: SignalSpec, datatype: Datatype, label: str, value: objec
         if not isinstance(value, int):
             return _wrong_type(label, value, datatype, _EXPECTED[family])
         integer = int(value)
-        return _check_range(label, integer, spec, datatype) or _accept(integer)
+        return _check_range(label, integer, spec, datatype, value) or _accept(integer)
     try:
         number = float(value)
     except OverflowError:
@@ -306,7 +337,7 @@ def _check_scalar(spec: SignalSpec, datatype: Datatype, label: str, value: objec
         )
     if not math.isfinite(number):
         return _reject(Rejection.OUT_OF_RANGE, f"{label}={_show(number)} is not a finite number")
-    return _check_range(label, number, spec, datatype) or _accept(number)
+    return _check_range(label, number, spec, datatype, value) or _accept(number)
 
 
 def _check_slow(spec: SignalSpec, value: object) -> Checked:
@@ -441,8 +472,7 @@ def _validate_spec(spec: SignalSpec) -> SignalSpec:
 
 
 class Catalog:
-    """Signals the platform understands (its own table) plus, optionally, every leaf of a VSS
-    release.
+    """Signals the platform understands: its own table plus, optionally, a VSS release's leaves.
 
     The own table wins where both define a path. Build it once at start-up and share it: it
     is immutable and safe to use from many threads.
@@ -501,7 +531,7 @@ class Catalog:
         return checker(value)
 
     def _unknown(self, path: str) -> Checked:
-        shown = _show(path, 200)
+        shown = _path(path)
         if path in self._branches:
             detail = f"{shown} is a VSS branch, not a signal; only leaves carry values"
         elif self._has_vss:

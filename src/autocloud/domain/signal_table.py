@@ -363,7 +363,8 @@ SIGNALS: tuple[SignalSpec, ...] = (
         kind="attribute",
         description="Fuel types the engine accepts.",
     ),
-    # --- Combustion engine (the OBD-II PIDs of earlier VSS releases live here in 6.0) ---
+    # --- Combustion engine (6.0 has no Vehicle.OBD branch; engine data such as ECT, EOT,
+    #     throttle and manifold pressure comes from here) ---
     SignalSpec(
         "Vehicle.Powertrain.CombustionEngine.IsRunning",
         Datatype.BOOLEAN,

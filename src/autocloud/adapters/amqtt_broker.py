@@ -1,0 +1,630 @@
+"""The embedded vehicle broker: amqtt 0.12 running inside the platform process.
+
+The embedded tier (laptop, demo, most tests) needs an MQTT broker without installing one, so
+`EmbeddedBroker` runs an `amqtt.broker.Broker` on its own asyncio event loop in a daemon thread.
+Vehicles connect with username = VIN and their secret; the platform's own paho client connects
+as the platform user. The broker itself enforces the vehicle protocol's identity rule
+(DESIGN.md §4): a vehicle may publish, subscribe and receive only under `vehicles/{its VIN}/`,
+the platform user may use every topic, anonymous clients are refused.
+
+How the rules reach amqtt: amqtt's plugin manager instantiates plug-ins itself from a dotted
+path and fills each plug-in's dataclass `Config` from the broker configuration (with `dacite`,
+which passes objects through unchanged). Each broker therefore gets its own `AccessPolicy`
+object inside its own configuration: no module-level registry, so two brokers in one process
+(two tests, two tenants) never see each other's vehicles.
+
+amqtt 0.12 behaviour that this module relies on or corrects (read from its source):
+
+- Topic plug-ins are consulted for SUBSCRIBE, for RECEIVE (each delivery to each subscriber)
+  and, since plug-ins are configured through the `plugins` section, for PUBLISH too: a refused
+  PUBLISH is dropped before it reaches any subscriber. The QoS 1 PUBACK is still sent (MQTT
+  3.1.1 has no way to say "refused"), so a misbehaving vehicle sees no error.
+- amqtt looks up and deletes (clean session) or re-labels (persistent session) the stored
+  session of a client id *before* it authenticates the CONNECT, and it stores refused sessions.
+  Anyone able to reach the port could thereby wipe the platform's subscriptions by connecting
+  with its client id and no password. `_GuardedBroker` authenticates first and refuses before
+  any stored session is touched; the auth plug-in also refuses a client id held by a session of
+  another user, so a vehicle cannot take over or resume another identity's session.
+- When a persistent session reconnects, amqtt replays retained messages for *every*
+  subscription filter in the broker, not just the session's own; with the platform subscribed
+  to `vehicles/#` a vehicle would receive every other vehicle's retained `state` and `config`.
+  `_GuardedBroker` replays only for the session's own subscriptions.
+- The will message is published without any PUBLISH check, so a vehicle's will topic is checked
+  at CONNECT: a will outside the vehicle's own tree refuses the connection.
+- MQTT 5 is not supported by amqtt 0.12 (it accepts protocol level 4 only and answers a v5
+  CONNECT with "unacceptable protocol version"); vehicles and the platform must speak MQTT
+  3.1.1 to the embedded broker. Mosquitto (single-node tier) speaks both.
+- Throughput is modest (a few thousand QoS 1 msg/s, DESIGN.md §7): fine for the embedded tier.
+"""
+
+import asyncio
+import contextlib
+import errno
+import hmac
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from amqtt.broker import Broker
+from amqtt.contexts import BaseContext, BrokerConfig, ListenerConfig, ListenerType
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.plugins.manager import plugins_manager as _amqtt_plugin_managers
+from amqtt.session import Session
+from amqtt.utils import gen_client_id
+
+from autocloud.domain.errors import ConfigurationError
+
+__all__ = [
+    "TOPIC_ROOT",
+    "AccessPolicy",
+    "EmbeddedAccess",
+    "EmbeddedBroker",
+    "VehicleAuthPlugin",
+    "VehicleTopicPlugin",
+]
+
+logger = logging.getLogger(__name__)
+
+TOPIC_ROOT = "vehicles"
+"""First level of every vehicle topic: `vehicles/{vin}/...` (DESIGN.md §4)."""
+
+_NOT_IN_USERNAME = frozenset("/+#\x00")
+"""Characters that would let a username escape or widen its `vehicles/{vin}/` prefix."""
+
+_PRE_AUTHENTICATED = "autocloud.pre_authenticated"
+"""Session attribute set by `_GuardedBroker` once the CONNECT passed the auth plug-ins."""
+
+
+def _same_secret(given: str, expected: str) -> bool:
+    """Compare two secrets in constant time (bytes, so non-ASCII input cannot raise)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _is_vehicle_username(username: str) -> bool:
+    """Whether `username` can name a topic level of its own (no `/`, wildcard or NUL)."""
+    return bool(username) and _NOT_IN_USERNAME.isdisjoint(username)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    """Who may connect to one embedded broker and which topics each identity may use.
+
+    One instance is shared by the auth and topic plug-ins of one broker. `verify_vehicle` is a
+    blocking check against the registry (a database), so the plug-ins run it in a worker thread.
+    """
+
+    verify_vehicle: Callable[[str, str], bool]
+    platform_user: str
+    platform_password: str = field(repr=False)
+
+    def is_platform(self, username: str | None) -> bool:
+        """Whether `username` is the platform's own identity."""
+        return username is not None and username == self.platform_user
+
+    def may_use(self, username: str | None, topic: str | None) -> bool:
+        """Whether `username` may publish to, subscribe to or receive from `topic`.
+
+        `topic` is a topic name or a subscription filter. The platform may use every topic. A
+        vehicle may use a topic only under `vehicles/{its VIN}/`: wildcards after that prefix
+        stay inside its own tree, while filters such as `#`, `vehicles/+/#` or another VIN's
+        tree do not start with the prefix and are refused.
+        """
+        if not username or not topic:
+            return False
+        if self.is_platform(username):
+            return True
+        return _is_vehicle_username(username) and topic.startswith(f"{TOPIC_ROOT}/{username}/")
+
+
+def _policy_from(config: Any, plugin: str) -> AccessPolicy:
+    """The `AccessPolicy` that `EmbeddedBroker` put into a plug-in's configuration."""
+    policy = getattr(config, "policy", None)
+    if not isinstance(policy, AccessPolicy):
+        raise ConfigurationError(
+            f"{plugin} needs an AccessPolicy in its configuration; start the broker through "
+            "autocloud.adapters.amqtt_broker.EmbeddedBroker"
+        )
+    return policy
+
+
+def _plugin_path(cls: type) -> str:
+    """The dotted path under which amqtt's plug-in manager imports `cls`."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class VehicleAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no type hints
+    """Authenticates the platform user and vehicles; refuses anonymous clients.
+
+    - The platform user is checked against its configured password in constant time.
+    - Any other username is a VIN, checked by `AccessPolicy.verify_vehicle` in a worker thread
+      (it reads a database) so that the broker's event loop keeps serving other clients. A
+      failing check (exception) refuses the connection: fail closed.
+    - A CONNECT whose will topic lies outside the client's own tree is refused, because amqtt
+      publishes a will without a PUBLISH check.
+    - A client id held by a session of another username is refused, so that nobody takes over,
+      resumes or deletes another identity's session.
+    """
+
+    @dataclass
+    class Config:
+        """Plug-in configuration, filled by amqtt from the broker configuration."""
+
+        policy: AccessPolicy | None = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self._policy = _policy_from(self.config, type(self).__name__)
+
+    async def authenticate(self, *, session: Session) -> bool:
+        """Return True to accept the CONNECT of `session`, False to refuse it."""
+        username: str | None = session.username
+        if not username:
+            logger.info("MQTT connection refused: anonymous (client id %r)", session.client_id)
+            return False
+        if not await self._credential_ok(username, session.password or ""):
+            logger.info("MQTT connection refused: bad credential for %r", username)
+            return False
+        if session.will_flag and not self._policy.may_use(username, session.will_topic):
+            logger.warning(
+                "MQTT connection refused: %r set its will on foreign topic %r",
+                username,
+                session.will_topic,
+            )
+            return False
+        holder = self.context.get_session(session.client_id) if session.client_id else None
+        if holder is not None and holder is not session and holder.username != username:
+            logger.warning(
+                "MQTT connection refused: %r used client id %r, held by another user",
+                username,
+                session.client_id,
+            )
+            return False
+        return True
+
+    async def _credential_ok(self, username: str, password: str) -> bool:
+        """Check the platform password, or ask the registry about a vehicle's secret."""
+        if self._policy.is_platform(username):
+            return _same_secret(password, self._policy.platform_password)
+        if not _is_vehicle_username(username) or not password:
+            return False
+        try:
+            return bool(await asyncio.to_thread(self._policy.verify_vehicle, username, password))
+        except Exception:
+            logger.exception("Vehicle credential check failed for %r; refusing", username)
+            return False
+
+
+class VehicleTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type hints
+    """Applies `AccessPolicy.may_use` to every PUBLISH, SUBSCRIBE and RECEIVE."""
+
+    @dataclass
+    class Config:
+        """Plug-in configuration, filled by amqtt from the broker configuration."""
+
+        policy: AccessPolicy | None = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self._policy = _policy_from(self.config, type(self).__name__)
+
+    async def topic_filtering(
+        self,
+        *,
+        session: Session | None = None,
+        topic: str | None = None,
+        action: Any = None,
+    ) -> bool:
+        """Return True if the session's user may perform `action` on `topic`."""
+        username: str | None = session.username if session is not None else None
+        allowed = self._policy.may_use(username, topic)
+        if not allowed:
+            logger.info("MQTT %s refused: %r on topic %r", action, username, topic)
+        return allowed
+
+
+class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
+    """amqtt's broker with authentication moved before session handling.
+
+    Overrides private amqtt 0.12 methods (see the module docstring for why); the integration
+    tests pin the behaviour, so an amqtt upgrade that changes these internals fails loudly.
+    """
+
+    def __init__(
+        self, config: BrokerConfig, *, plugin_namespace: str, connect_timeout_s: float
+    ) -> None:
+        super().__init__(config, plugin_namespace=plugin_namespace)
+        self._connect_timeout_s = connect_timeout_s
+        self._awaiting_connect: set[Any] = set()  # writers of connections not past CONNECT yet
+
+    async def shutdown(self) -> None:
+        """Close connections still waiting for their CONNECT, then shut down as amqtt does.
+
+        amqtt closes the connections that have a session; on Python 3.12 the listener's
+        `wait_closed()` also waits for the others (a half-open socket, an MQTT 5 client whose
+        CONNECT amqtt cannot parse), which would stall the shutdown until they time out.
+        """
+        for writer in list(self._awaiting_connect):
+            with contextlib.suppress(Exception):
+                await writer.close()
+        await super().shutdown()
+
+    async def _initialize_client_session(
+        self,
+        reader: Any,
+        writer: Any,
+        remote_address: str,
+        remote_port: int,
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """Read the CONNECT, authenticate it, then look up or replace the stored session.
+
+        Mirrors `Broker._initialize_client_session` of amqtt 0.12.1 with two changes: a CONNECT
+        that the auth plug-ins refuse is answered with "not authorised" and closed *before* any
+        stored session is deleted, re-labelled or created; and a connection that sends no
+        complete CONNECT within `connect_timeout_s` is closed instead of held forever.
+        """
+        self._awaiting_connect.add(writer)
+        try:
+            handler, incoming = await asyncio.wait_for(
+                BrokerProtocolHandler.init_from_connect(reader, writer, self.plugins_manager),
+                self._connect_timeout_s,
+            )
+        except TimeoutError as exc:
+            await writer.close()
+            raise AMQTTError(
+                f"no complete CONNECT from {remote_address}:{remote_port} within "
+                f"{self._connect_timeout_s:g} s (an MQTT 5 client?)"
+            ) from exc
+        except (AMQTTError, NoDataError) as exc:
+            raise AMQTTError(exc) from exc
+        except MQTTError as exc:
+            await writer.close()
+            raise MQTTError(exc) from exc
+        finally:
+            self._awaiting_connect.discard(writer)
+
+        if not await super()._authenticate(incoming, None):
+            await ConnackPacket.build(0, NOT_AUTHORIZED).to_stream(writer)
+            await writer.close()
+            raise MQTTError(
+                f"not authorised: user {incoming.username!r} from {remote_address}:{remote_port}"
+            )
+
+        client_session: Session = incoming
+        if incoming.clean_session:
+            if incoming.client_id:
+                await self._delete_session(incoming.client_id)
+            else:
+                incoming.client_id = gen_client_id()
+            incoming.parent = 0
+        elif incoming.client_id in self._sessions:
+            stored: Session = self._sessions[incoming.client_id][0]
+            for name in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "will_retain",
+                "keep_alive",
+                "username",
+                "password",
+            ):
+                setattr(stored, name, getattr(incoming, name))
+            client_session = stored
+            client_session.parent = 1
+        else:
+            incoming.parent = 0
+
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if client_session.keep_alive > 0 and isinstance(delay, int):
+            client_session.keep_alive += delay
+        client_session.attributes[_PRE_AUTHENTICATED] = True
+        return handler, client_session
+
+    async def _authenticate(self, session: Session, listener: Any) -> bool:
+        """Reuse the verdict of `_initialize_client_session` (one registry query per CONNECT)."""
+        if session.attributes.pop(_PRE_AUTHENTICATED, False):
+            return True
+        return bool(await super()._authenticate(session, listener))
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        """Replay retained messages only for a filter that `session` itself subscribed to."""
+        holders = self._subscriptions.get(subscription[0], [])
+        if any(holder.client_id == session.client_id for holder, _qos in holders):
+            await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    async def drop_sessions_of(self, username: str) -> int:
+        """Disconnect and forget every session of `username`; return how many there were.
+
+        Uses amqtt's own per-session cleanup (the one `shutdown` uses): the handler stops, the
+        socket closes, subscriptions and queued messages are deleted. The client's will, if it
+        set one, is published as for any abnormal disconnect.
+        """
+        client_ids = [cid for cid, (s, _h) in self._sessions.items() if s.username == username]
+        for client_id in client_ids:
+            await self._cleanup_session(client_id)
+        return len(client_ids)
+
+
+def _port_in_use(exc: BaseException) -> bool:
+    """Whether `exc` or one of its causes is "address already in use"."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.EADDRINUSE:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+class EmbeddedBroker:
+    """An amqtt MQTT broker served from a daemon thread of the platform process.
+
+    `start()` returns once the listener is bound and listening (so TCP connections are
+    accepted), `stop()` shuts the broker down and joins its thread. Also a context manager.
+    Nothing else touches the broker's event loop, so blocking code elsewhere in the process
+    cannot stall it (and vice versa).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        verify_vehicle: Callable[[str, str], bool],
+        platform_user: str,
+        platform_password: str,
+        start_timeout_s: float = 10.0,
+        stop_timeout_s: float = 15.0,
+        connect_timeout_s: float = 10.0,
+        session_expiry_s: int | None = 86_400,
+    ) -> None:
+        """Configure the broker; nothing listens before `start()`.
+
+        `port` 0 asks the OS for a free port (read it back from `port` after `start()`).
+        `verify_vehicle(vin, secret)` is called, in a worker thread, for every login other than
+        the platform user's. A connection that sends no complete CONNECT within
+        `connect_timeout_s` is closed (amqtt would wait forever, e.g. for an MQTT 5 client).
+        `session_expiry_s` bounds how long a disconnected persistent
+        session (subscriptions and queued QoS 1 messages) is kept.
+        """
+        if not platform_user or not _is_vehicle_username(platform_user):
+            raise ConfigurationError(
+                f"Invalid platform MQTT user {platform_user!r}: give a non-empty name "
+                "without '/', '+', '#'"
+            )
+        if not platform_password:
+            raise ConfigurationError(
+                "The platform MQTT password is empty: set one in the settings, the embedded "
+                "broker refuses logins without a password"
+            )
+        if not 0 <= port <= 65535:
+            raise ConfigurationError(f"Invalid MQTT port {port}: use 1-65535, or 0 for any")
+        self._host = host
+        self._port = port
+        self._policy = AccessPolicy(verify_vehicle, platform_user, platform_password)
+        self._start_timeout_s = start_timeout_s
+        self._stop_timeout_s = stop_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._session_expiry_s = session_expiry_s
+        self._namespace = f"autocloud.embedded_broker.{uuid.uuid4().hex}"
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._broker: _GuardedBroker | None = None
+        self._startup_error: BaseException | None = None
+
+    @property
+    def host(self) -> str:
+        """The address the broker listens on."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The listening port (the OS-chosen one once started with port 0)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """`mqtt://host:port`, for the platform's MQTT link and for vehicles."""
+        return f"mqtt://{self._host}:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the broker thread is serving."""
+        return self._thread is not None and self._thread.is_alive() and self._broker is not None
+
+    def start(self) -> None:
+        """Start serving; return once the listener accepts connections.
+
+        Raises `ConfigurationError` if the port is taken, the host does not resolve or the
+        broker does not come up within `start_timeout_s`.
+        """
+        if self._thread is not None:
+            raise ConfigurationError(f"The embedded MQTT broker on {self.url} is already started")
+        self._check_port_free()
+        self._startup_error = None
+        ready = threading.Event()
+        thread = threading.Thread(
+            target=self._run, args=(ready,), name=f"amqtt-broker-{self._port}", daemon=True
+        )
+        self._thread = thread
+        thread.start()
+        if not ready.wait(self._start_timeout_s):
+            self.stop()
+            raise ConfigurationError(
+                f"The embedded MQTT broker did not start on {self._host}:{self._port} within "
+                f"{self._start_timeout_s:g} s; see the log, or choose another port"
+            )
+        error = self._startup_error
+        if error is not None:
+            thread.join(self._stop_timeout_s)
+            self._reset()
+            raise self._startup_failure(error) from error
+        logger.info("Embedded MQTT broker listening on %s", self.url)
+
+    def stop(self) -> None:
+        """Disconnect every client, close the listener and join the broker thread.
+
+        Idempotent. The port is free again when this returns.
+        """
+        thread, loop, stopping = self._thread, self._loop, self._stopping
+        if thread is None:
+            return
+        if loop is not None and stopping is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed
+                loop.call_soon_threadsafe(stopping.set)
+        thread.join(self._stop_timeout_s)
+        if thread.is_alive():
+            logger.warning(
+                "Embedded MQTT broker thread did not stop within %g s", self._stop_timeout_s
+            )
+        self._reset()
+
+    def disconnect(self, username: str, timeout_s: float = 5.0) -> int:
+        """Drop every session of `username` (a VIN); return how many were dropped.
+
+        Safe to call from any thread but the broker's own; a no-op when the broker is stopped.
+        """
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None or not loop.is_running():
+            return 0
+        if self._thread is threading.current_thread():
+            raise RuntimeError("EmbeddedBroker.disconnect() must not be called from its thread")
+        future = asyncio.run_coroutine_threadsafe(broker.drop_sessions_of(username), loop)
+        return future.result(timeout_s)
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _reset(self) -> None:
+        """Forget the stopped thread, and remove amqtt's global reference to our plug-ins."""
+        _amqtt_plugin_managers.pop(self._namespace, None)
+        self._thread = None
+        self._loop = None
+        self._stopping = None
+        self._broker = None
+
+    def _check_port_free(self) -> None:
+        """Fail early with a clear message (rather than amqtt's traceback) if the port is taken."""
+        if self._port == 0:
+            return
+        try:
+            family, kind, proto, _name, address = socket.getaddrinfo(
+                self._host, self._port, type=socket.SOCK_STREAM
+            )[0]
+        except socket.gaierror as exc:
+            raise ConfigurationError(
+                f"The embedded MQTT broker host {self._host!r} does not resolve: {exc}"
+            ) from exc
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise self._startup_failure(exc) from exc
+
+    def _startup_failure(self, exc: BaseException) -> ConfigurationError:
+        """Translate a start-up failure into the project's error, saying what to do."""
+        if _port_in_use(exc):
+            return ConfigurationError(
+                f"Port {self._port} on {self._host} is already in use, so the embedded MQTT "
+                "broker cannot listen there: stop the program that holds it (another "
+                "autocloud?) or configure another MQTT port"
+            )
+        return ConfigurationError(
+            f"The embedded MQTT broker could not start on {self._host}:{self._port}: {exc}"
+        )
+
+    def _broker_config(self) -> BrokerConfig:
+        """amqtt configuration: one TCP listener and our two plug-ins, nothing else."""
+        plugin_config = {"policy": self._policy}
+        return BrokerConfig(
+            listeners={
+                "default": ListenerConfig(type=ListenerType.TCP, bind=f"{self._host}:{self._port}")
+            },
+            session_expiry_interval=self._session_expiry_s,
+            plugins={
+                _plugin_path(VehicleAuthPlugin): plugin_config,
+                _plugin_path(VehicleTopicPlugin): plugin_config,
+            },
+        )
+
+    def _run(self, ready: threading.Event) -> None:
+        """Thread body: own event loop until `stop()`."""
+        try:
+            asyncio.run(self._serve(ready))
+        except BaseException as exc:
+            if ready.is_set():
+                logger.exception("Embedded MQTT broker stopped with an error")
+            else:
+                self._startup_error = exc
+        finally:
+            ready.set()
+
+    async def _serve(self, ready: threading.Event) -> None:
+        """Start the broker, signal `ready`, serve until `_stopping` is set, shut down."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        broker = _GuardedBroker(
+            self._broker_config(),
+            plugin_namespace=self._namespace,
+            connect_timeout_s=self._connect_timeout_s,
+        )
+        await broker.start()
+        if self._port == 0:
+            self._port = broker._servers["default"].instance.sockets[0].getsockname()[1]
+        self._broker = broker
+        ready.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            self._broker = None
+            try:
+                await asyncio.wait_for(broker.shutdown(), self._stop_timeout_s - 1)
+            except TimeoutError:
+                logger.warning("Embedded MQTT broker shutdown timed out; closing its loop")
+
+
+class EmbeddedAccess:
+    """`VehicleAccess` for the embedded broker.
+
+    In embedded mode the platform's registry (its database) is the single source of truth:
+    the broker asks it, through `verify_vehicle`, at every CONNECT, and the topic rule follows
+    from the VIN alone. So `grant` has nothing to store, and `revoke` only has to end the
+    sessions that are already connected; the registry must already refuse the VIN (revoke it
+    there first), otherwise the vehicle simply logs in again.
+    """
+
+    def __init__(self, broker: EmbeddedBroker) -> None:
+        self._broker = broker
+
+    def grant(self, vin: str, secret: str) -> None:
+        """Nothing to do: the broker checks `(vin, secret)` against the registry at CONNECT."""
+
+    def revoke(self, vin: str) -> None:
+        """Disconnect every connected session of `vin` now and drop its stored session.
+
+        The credential check itself applies at the next CONNECT (via the registry). A will
+        message the vehicle set (its "offline" state) is published as for a lost connection.
+        """
+        dropped = self._broker.disconnect(vin)
+        if dropped:
+            logger.info("Revoked %s: dropped %d MQTT session(s)", vin, dropped)

@@ -1,0 +1,34 @@
+"""The operator API: FastAPI app built around a wired Platform."""
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from autocloud import __version__
+from autocloud.bootstrap import Platform
+from autocloud.entrypoints.api import problems, routes_registry, routes_stream, routes_telemetry
+
+DESCRIPTION = """Operator API of Autocloud: provision brands and vehicles, read digital twins,
+the fleet and signal history, inspect dead letters, follow the live stream.
+
+Authenticate with `Authorization: Bearer <token>`. Tokens have a role (viewer, operator,
+admin) and a scope (one brand, or the whole group). Errors are RFC 9457 problem+json.
+"""
+
+
+def create_app(platform: Platform) -> FastAPI:
+    app = FastAPI(title="Autocloud", version=__version__, description=DESCRIPTION)
+    app.state.platform = platform
+    problems.install(app)
+    app.include_router(routes_registry.router)
+    app.include_router(routes_telemetry.router)
+    app.include_router(routes_stream.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(platform.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz", tags=["ops"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,36 @@
+"""Request dependencies: the wired platform and the authenticated caller."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from autocloud.bootstrap import Platform
+from autocloud.domain.access import Principal
+from autocloud.domain.errors import Unauthorized
+
+_bearer = HTTPBearer(auto_error=False, description="An Autocloud API token (ac_…).")
+
+
+def platform(request: Request) -> Platform:
+    found: Platform = request.app.state.platform
+    return found
+
+
+def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        # Browsers' EventSource cannot set headers: the live stream also takes ?access_token=.
+        token = request.query_params.get("access_token") if request.url.path.endswith("/stream") else None
+        if not token:
+            raise Unauthorized("send 'Authorization: Bearer <token>'; create one with autocloud tokens create")
+    else:
+        token = credentials.credentials
+    return platform(request).registry.authenticate(token)
+
+
+Who = Annotated[Principal, Depends(principal)]
+Plat = Annotated[Platform, Depends(platform)]
+Limit = 100

@@ -1,0 +1,64 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from autocloud.domain.errors import (
+    AutocloudError,
+    ConfigurationError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StoreUnavailable,
+    Unauthorized,
+)
+
+PROBLEM_JSON = "application/problem+json"
+BASE = "https://autocloud.dev/problems/"
+
+# Error class -> (HTTP status, problem type slug, title); most specific first.
+_TABLE: list[tuple[type[AutocloudError], int, str, str]] = [
+    (InvalidInput, 422, "invalid-input", "Invalid input"),
+    (NotFound, 404, "not-found", "Not found"),
+    (Conflict, 409, "conflict", "Conflict"),
+    (Unauthorized, 401, "unauthorized", "Unauthorized"),
+    (Forbidden, 403, "forbidden", "Forbidden"),
+    (StoreUnavailable, 503, "unavailable", "Service unavailable"),
+    (ConfigurationError, 500, "configuration", "Server misconfigured"),
+]
+
+
+def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(AutocloudError)
+    async def _ours(request: Request, exc: AutocloudError) -> JSONResponse:
+        for cls, status, slug, title in _TABLE:
+            if isinstance(exc, cls):
+                return problem(status, slug, title, str(exc))
+        return problem(500, "internal", "Internal error", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
+        return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(ValueError)
+    async def _value(request: Request, exc: ValueError) -> JSONResponse:
+        return problem(422, "invalid-input", "Invalid input", str(exc))

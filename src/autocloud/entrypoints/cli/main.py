@@ -1,0 +1,181 @@
+"""The `autocloud` command: run the platform, provision, and read the fleet."""
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from autocloud.domain.access import Role
+from autocloud.domain.errors import AutocloudError
+from autocloud.entrypoints.cli import data_cmds, registry_cmds
+from autocloud.entrypoints.cli.render import console, err
+from autocloud.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Autocloud: an open automotive cloud.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+app.add_typer(registry_cmds.brands, name="brands")
+app.add_typer(registry_cmds.vehicles, name="vehicles")
+app.add_typer(registry_cmds.owners, name="owners")
+app.command("twin")(data_cmds.twin)
+app.command("fleet")(data_cmds.fleet)
+app.command("history")(data_cmds.history)
+app.command("dead-letters")(data_cmds.dead_letters)
+tokens = typer.Typer(help="API bearer tokens (run on the server).", no_args_is_help=True)
+app.add_typer(tokens, name="tokens")
+db = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db, name="db")
+broker = typer.Typer(help="Vehicle broker helpers.", no_args_is_help=True)
+app.add_typer(broker, name="broker")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file")]
+BrokerOpt = Annotated[str | None, typer.Option(help="'embedded' or mqtt://host:port (Mosquitto)")]
+DbOpt = Annotated[str | None, typer.Option(help="sqlite:///path or postgresql://user@host/db")]
+DataOpt = Annotated[Path | None, typer.Option(help="data directory")]
+
+
+def _settings(config: Path | None, **flags: object) -> Settings:
+    return load_settings(config, **flags)
+
+
+def serve(settings: Settings, *, on_ready: "typer.models.CommandFunctionType | None" = None) -> None:
+    """Start the platform and the API; block until SIGINT/SIGTERM, then stop cleanly."""
+    from autocloud.bootstrap import build
+    from autocloud.entrypoints.api.app import create_app
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("amqtt", "transitions", "alembic"):  # their INFO is per connection
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    platform = build(settings)
+    new_token = platform.ensure_admin_token()
+    platform.start()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(platform), host=settings.api_host, port=settings.api_port, log_level="warning")
+    )
+    api = f"http://{settings.api_host}:{settings.api_port}"
+    console.print(f"[bold green]Autocloud is up[/] ({settings.broker_kind} broker, {platform.store.dialect.name})")
+    console.print(f"  API      {api}   docs {api}/docs   metrics {api}/metrics")
+    console.print(f"  MQTT     {platform.mqtt_url}")
+    if new_token:
+        console.print(f"  admin token (also in {settings.data_dir}/admin-token): [bold]{new_token}[/]")
+    if on_ready is not None:
+        threading.Thread(target=on_ready, args=(platform, api), daemon=True).start()
+    try:
+        server.run()
+    finally:
+        platform.stop()
+
+
+@app.command()
+def up(
+    config: ConfigOpt = None,
+    broker: BrokerOpt = None,
+    db: DbOpt = None,
+    data_dir: DataOpt = None,
+    api_port: Annotated[int | None, typer.Option()] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="embedded broker port")] = None,
+    vss_path: Annotated[Path | None, typer.Option(help="VSS release JSON: accept all its leaves")] = None,
+) -> None:
+    """Run the platform: broker edge, ingest, API. Embedded defaults need nothing installed."""
+    settings = _settings(
+        config, broker=broker, db=db, data_dir=data_dir, api_port=api_port,
+        embedded_broker_port=mqtt_port, vss_path=vss_path,
+    )
+    serve(settings)
+
+
+@app.command()
+def demo(
+    vehicles: Annotated[int, typer.Option(help="scripted vehicles to drive")] = 12,
+    data_dir: DataOpt = None,
+    api_port: Annotated[int | None, typer.Option()] = None,
+    mqtt_port: Annotated[int | None, typer.Option()] = None,
+    vss_path: Annotated[Path | None, typer.Option()] = None,
+) -> None:
+    """Embedded platform plus two brands of scripted vehicles publishing telemetry."""
+    from autocloud.entrypoints.cli.demo import run_demo
+
+    settings = _settings(None, data_dir=data_dir, api_port=api_port, embedded_broker_port=mqtt_port, vss_path=vss_path)
+    serve(settings, on_ready=lambda platform, api: run_demo(platform, api, vehicles))
+
+
+@db.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, db: DbOpt = None, data_dir: DataOpt = None) -> None:
+    """Apply schema migrations (the platform also does this at start)."""
+    from autocloud.bootstrap import open_store
+
+    settings = _settings(config, db=db, data_dir=data_dir)
+    open_store(settings.db_url).close()
+    console.print("schema is up to date")
+
+
+@tokens.command("create")
+def token_create(
+    name: Annotated[str, typer.Option()],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "viewer",
+    brand: Annotated[str | None, typer.Option(help="tenant scope; omit for the whole group")] = None,
+    config: ConfigOpt = None,
+    db: DbOpt = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Issue an API token directly in the database (server-side bootstrap)."""
+    from autocloud.bootstrap import open_store
+    from autocloud.domain.clock import SystemClock
+    from autocloud.services.registry import RegistryService
+
+    settings = _settings(config, db=db, data_dir=data_dir)
+    store = open_store(settings.db_url)
+    try:
+        service = RegistryService(store.registry, _NoBroker(), SystemClock())
+        info, token = service.issue_token(name, Role.parse(role), brand)
+    finally:
+        store.close()
+    console.print(f"token {info.id} ({info.role}, {info.brand or 'whole group'}): [bold]{token}[/]")
+
+
+class _NoBroker:
+    def grant(self, vin: str, secret: str) -> None:
+        raise AutocloudError("tokens create does not touch vehicles")
+
+    def revoke(self, vin: str) -> None:
+        raise AutocloudError("tokens create does not touch vehicles")
+
+
+@broker.command("mosquitto-config")
+def mosquitto_config(
+    directory: Path,
+    port: Annotated[int, typer.Option()] = 1883,
+    admin_user: Annotated[str, typer.Option()] = "admin",
+    admin_password: Annotated[str, typer.Option(prompt=True, hide_input=True)] = "",
+) -> None:
+    """Write a Mosquitto config with the dynamic-security plugin that Autocloud manages."""
+    from autocloud.adapters.mosquitto import write_mosquitto_config
+
+    conf = write_mosquitto_config(directory, port=port, admin_user=admin_user, admin_password=admin_password)
+    console.print(f"wrote {conf}; start it with: mosquitto -c {conf}")
+    console.print(
+        f"then: AUTOCLOUD_BROKER_ADMIN_PASSWORD=… autocloud up --broker mqtt://127.0.0.1:{port}"
+    )
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        app()
+    except AutocloudError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Runs the ingest stages on batches of vehicle messages and acknowledges them when durable.
+
+Messages arrive from the `VehicleLink` thread into a queue. One worker thread takes up to
+`batch` messages (waiting at most `wait_ms` to fill it), runs the stages, commits the
+batch in one transaction, and only then acknowledges every message of it to the broker
+(QoS 1 PUBACK). If the commit fails, nothing is acknowledged and the batch is retried; if
+the process dies, the broker redelivers, and (vin, sid, seq) dedupe plus idempotent
+history writes make the redelivery harmless.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+
+from autocloud.domain.catalog import Catalog
+from autocloud.domain.clock import Clock
+from autocloud.domain.errors import StoreUnavailable
+from autocloud.domain.protocol import Event, State, Telemetry
+from autocloud.domain.records import WriteBatch
+from autocloud.ports.link import Inbound, VehicleLink
+from autocloud.ports.stores import TelemetryWriter
+from autocloud.services.fanout import Change, Hub
+from autocloud.services.ingest.stages import (
+    Authorise,
+    Batch,
+    Dedupe,
+    Envelope,
+    Item,
+    Record,
+    Stage,
+    Validate,
+    decode_stage,
+)
+from autocloud.services.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    """The ordered stages; `run` turns inbound messages into one WriteBatch."""
+
+    def __init__(
+        self,
+        store: TelemetryWriter,
+        catalog: Catalog,
+        metrics: Metrics,
+        *,
+        max_payload_bytes: int,
+        max_future_skew_ms: int,
+    ) -> None:
+        self.authorise = Authorise(store)
+        self.dedupe = Dedupe(store)
+        self.stages: list[tuple[str, Stage]] = [
+            ("envelope", Envelope(max_payload_bytes)),
+            ("decode", decode_stage),
+            ("authorise", self.authorise),
+            ("validate", Validate(catalog, max_future_skew_ms)),
+            ("dedupe", self.dedupe),
+            ("record", Record(store)),
+        ]
+        self._metrics = metrics
+        self._timers = {name: metrics.stage_seconds.labels(name) for name, _ in self.stages}
+
+    def run(self, messages: Sequence[Inbound], now_ms: int) -> Batch:
+        batch = Batch([Item(m) for m in messages], now_ms, WriteBatch(received_ms=now_ms))
+        for name, stage in self.stages:
+            started = time.perf_counter()
+            stage(batch)
+            self._timers[name].observe(time.perf_counter() - started)
+        return batch
+
+
+class IngestService:
+    """Owns the worker thread between the vehicle link and the store."""
+
+    def __init__(
+        self,
+        store: TelemetryWriter,
+        pipeline: Pipeline,
+        hub: Hub,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        batch: int = 2000,
+        wait_ms: int = 20,
+        retry_s: float = 0.5,
+    ) -> None:
+        self._store = store
+        self.pipeline = pipeline
+        self._hub = hub
+        self._metrics = metrics
+        self._clock = clock
+        self._batch = batch
+        self._wait_s = wait_ms / 1000
+        self._retry_s = retry_s
+        self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
+        self._link: VehicleLink | None = None
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.processed = 0
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self, link: VehicleLink) -> None:
+        self._link = link
+        self._running.set()
+        self._thread = threading.Thread(target=self._loop, name="ingest", daemon=True)
+        self._thread.start()
+        link.start(self.submit)
+
+    def stop(self) -> None:
+        """Stop receiving, finish the batch in hand, and leave the rest to the broker."""
+        if self._link is not None:
+            self._link.stop()
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def submit(self, message: Inbound) -> None:
+        """The link's sink: called on the link's thread for every delivered message."""
+        self._inbox.put(message)
+
+    # --- work ----------------------------------------------------------------------------
+    def _loop(self) -> None:
+        while self._running.is_set():
+            messages = self._take()
+            if messages:
+                self._until_committed(messages)
+
+    def _take(self) -> list[Inbound]:
+        try:
+            first = self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        messages = [first]
+        deadline = time.monotonic() + self._wait_s
+        while len(messages) < self._batch:
+            remaining = deadline - time.monotonic()
+            try:
+                messages.append(self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        return messages
+
+    def _until_committed(self, messages: list[Inbound]) -> None:
+        while self._running.is_set():
+            try:
+                self.handle(messages)
+                return
+            except StoreUnavailable as exc:
+                self._metrics.commit_failures.inc()
+                log.warning("ingest commit failed, retrying in %.1f s: %s", self._retry_s, exc)
+                time.sleep(self._retry_s)
+
+    def handle(self, messages: Sequence[Inbound]) -> Batch:
+        """Process, commit, acknowledge and fan out one batch (public for tests and benches)."""
+        batch = self.pipeline.run(messages, self._clock.now_ms())
+        started = time.perf_counter()
+        self._store.commit(batch.out)
+        self.pipeline.dedupe.committed(batch.out)
+        self._metrics.stage_seconds.labels("commit").observe(time.perf_counter() - started)
+        if self._link is not None:
+            for message in messages:
+                self._link.ack(message)
+        self._account(batch)
+        self._hub.publish(changes(batch))
+        self.processed += len(messages)
+        return batch
+
+    def _account(self, batch: Batch) -> None:
+        m = self._metrics
+        m.batch_size.observe(len(batch.items))
+        for item in batch.items:
+            m.messages_in.labels(item.kind.value if item.kind else "invalid").inc()
+        m.signals_in.inc(len(batch.out.history))
+        for dead in batch.out.dead_letters:
+            m.dead_letters.labels(dead.reason).inc()
+        now = self._clock.now_ms()
+        for item in batch.items:
+            m.ingest_lag.observe(max(0, now - item.inbound.received_ms) / 1000)
+
+
+def changes(batch: Batch) -> list[Change]:
+    """What a committed batch tells live subscribers."""
+    out: list[Change] = []
+    for item in batch.items:
+        if item.vehicle is None or item.vin is None:
+            continue
+        vin, brand, message = item.vin, item.vehicle.brand, item.message
+        if item.alive and isinstance(message, Telemetry) and item.points:
+            latest: dict[str, tuple[object, int]] = {}
+            for path, ts, value in item.points:
+                if path not in latest or ts >= latest[path][1]:
+                    latest[path] = (value, ts)
+            signals = {p: {"value": v, "ts": ts} for p, (v, ts) in latest.items()}
+            out.append(Change("twin", vin, brand, {"signals": signals}))
+        elif item.alive and isinstance(message, State):
+            out.append(Change("presence", vin, brand, {"online": message.online}))
+        elif item.alive and isinstance(message, Event):
+            out.append(Change("event", vin, brand, {"type": message.type, "ts": message.ts, "data": message.data}))
+    for dead in batch.out.dead_letters:
+        out.append(
+            Change("dead_letter", dead.vin or "", dead.brand or "", {"reason": dead.reason, "detail": dead.detail})
+        )
+    return out

@@ -1,0 +1,301 @@
+"""The ingest stages, in order: each takes a batch, works on its live items, and either
+passes an item on or refuses it into the batch's dead letters with a reason.
+
+Stages never raise for bad input; only a store failure escapes (and then nothing is
+acknowledged, so the broker redelivers). They are plain callables, listed in `STAGES`.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import msgspec
+
+from autocloud.domain.catalog import Catalog
+from autocloud.domain.protocol import (
+    Event,
+    Message,
+    ProtocolError,
+    Reason,
+    State,
+    Telemetry,
+    Topic,
+    decode,
+    samples_of,
+    split_topic,
+)
+from autocloud.domain.records import (
+    DeadLetter,
+    EventRecord,
+    Point,
+    PresenceChange,
+    Value,
+    VehicleRef,
+    WriteBatch,
+)
+from autocloud.domain.replay import SeqWindow, Verdict
+from autocloud.ports.link import Inbound
+from autocloud.ports.stores import TelemetryWriter
+
+EARLIEST_TS = 946_684_800_000  # 2000-01-01: older timestamps are a broken vehicle clock
+
+
+@dataclass(slots=True)
+class Item:
+    """One inbound message on its way through the stages."""
+
+    inbound: Inbound
+    vin: str | None = None
+    kind: Topic | None = None
+    message: Message | None = None
+    vehicle: VehicleRef | None = None
+    points: list[tuple[str, int, Value]] = field(default_factory=list)  # (path, ts, value)
+    alive: bool = True
+
+
+@dataclass(slots=True)
+class Batch:
+    """The messages of one transaction and what they will write."""
+
+    items: list[Item]
+    now_ms: int
+    out: WriteBatch
+
+    def live(self) -> list[Item]:
+        return [i for i in self.items if i.alive]
+
+    def refuse(self, item: Item, reason: Reason | str, detail: str) -> None:
+        """Dead-letter the whole message."""
+        item.alive = False
+        self.dead_letter(item, reason, detail)
+
+    def dead_letter(self, item: Item, reason: Reason | str, detail: str) -> None:
+        """Dead-letter (part of) a message; the raw payload is kept whole."""
+        self.out.dead_letters.append(
+            DeadLetter(
+                received_ms=item.inbound.received_ms,
+                topic=item.inbound.topic,
+                reason=str(reason),
+                detail=detail,
+                payload=item.inbound.payload,
+                vin=item.vin,
+                brand=item.vehicle.brand if item.vehicle else None,
+            )
+        )
+
+
+class Stage(Protocol):
+    def __call__(self, batch: Batch) -> None: ...
+
+
+@dataclass(slots=True)
+class Envelope:
+    """Topic shape and payload size."""
+
+    max_payload_bytes: int
+
+    def __call__(self, batch: Batch) -> None:
+        for item in batch.live():
+            try:
+                item.vin, item.kind = split_topic(item.inbound.topic)
+            except ProtocolError as exc:
+                batch.refuse(item, exc.reason, exc.detail)
+                continue
+            size = len(item.inbound.payload)
+            if size > self.max_payload_bytes:
+                batch.refuse(
+                    item, Reason.OVERSIZE, f"payload is {size} bytes, limit {self.max_payload_bytes}"
+                )
+
+
+def decode_stage(batch: Batch) -> None:
+    """Bytes to typed v1 messages (msgspec)."""
+    for item in batch.live():
+        assert item.kind is not None
+        try:
+            item.message = decode(item.kind, item.inbound.payload, item.inbound.content_type)
+        except ProtocolError as exc:
+            batch.refuse(item, exc.reason, exc.detail)
+
+
+@dataclass(slots=True)
+class Authorise:
+    """The topic's VIN must be a registered vehicle, and a VIN in the body must match it.
+
+    The broker already confines each vehicle to its own topics; this is the second check.
+    """
+
+    store: TelemetryWriter
+    cache: dict[str, VehicleRef] = field(default_factory=dict)
+    cache_limit: int = 2_000_000
+
+    def __call__(self, batch: Batch) -> None:
+        live = batch.live()
+        missing = {i.vin for i in live if i.vin not in self.cache and i.vin is not None}
+        if missing:
+            if len(self.cache) + len(missing) > self.cache_limit:
+                self.cache.clear()
+            self.cache.update(self.store.refs(missing))
+        for item in live:
+            assert item.vin is not None and item.message is not None
+            ref = self.cache.get(item.vin)
+            if ref is None:
+                batch.refuse(item, Reason.UNKNOWN_VEHICLE, f"no vehicle {item.vin!r} is registered")
+                continue
+            item.vehicle = ref
+            claimed = item.message.vin
+            if claimed is not None and claimed != item.vin:
+                batch.refuse(
+                    item, Reason.VIN_MISMATCH, f"body names VIN {claimed!r} on {item.vin!r}'s topic"
+                )
+
+    def forget(self, vin: str) -> None:
+        self.cache.pop(vin, None)
+
+
+@dataclass(slots=True)
+class Validate:
+    """Timestamps and every signal value against the catalog; good values survive bad ones."""
+
+    catalog: Catalog
+    max_future_skew_ms: int
+
+    def __call__(self, batch: Batch) -> None:
+        latest = batch.now_ms + self.max_future_skew_ms
+        for item in batch.live():
+            message = item.message
+            if isinstance(message, Telemetry):
+                self._telemetry(batch, item, message, latest)
+            elif isinstance(message, Event):
+                self._check_ts(batch, item, message.ts, latest)
+
+    def _check_ts(self, batch: Batch, item: Item, ts: int, latest: int) -> bool:
+        if ts > latest:
+            batch.refuse(
+                item,
+                Reason.FUTURE_TIMESTAMP,
+                f"ts {ts} is {(ts - batch.now_ms) / 1000:.0f} s ahead of the platform clock",
+            )
+            return False
+        if ts < EARLIEST_TS:
+            batch.refuse(item, Reason.INVALID_TIMESTAMP, f"ts {ts} is before 2000-01-01")
+            return False
+        return True
+
+    def _telemetry(self, batch: Batch, item: Item, message: Telemetry, latest: int) -> None:
+        check = self.catalog.check
+        problems: list[str] = []
+        reasons: dict[str, list[str]] = {}
+        for sample in samples_of(message):
+            if not self._check_ts(batch, item, sample.ts, latest):
+                item.points.clear()
+                return
+            for path, raw in sample.signals.items():
+                result = check(path, raw)
+                if result.rejection is None:
+                    item.points.append((path, sample.ts, result.value))
+                else:
+                    reasons.setdefault(str(result.rejection), []).append(result.detail)
+        for reason, details in reasons.items():
+            batch.dead_letter(item, reason, "; ".join(details))
+            problems.extend(details)
+        if not item.points and problems:
+            item.alive = False  # every value refused: already dead-lettered above
+
+
+@dataclass(slots=True)
+class Dedupe:
+    """Refuse a message whose (vin, sid, seq) was seen before (redelivery or replay)."""
+
+    store: TelemetryWriter
+    cache: dict[tuple[int, str], SeqWindow] = field(default_factory=dict)
+    cache_limit: int = 2_000_000
+
+    def __call__(self, batch: Batch) -> None:
+        live = [i for i in batch.live() if not isinstance(i.message, State)]
+        keys = {self._key(i) for i in live}
+        missing = keys - self.cache.keys()
+        if missing:
+            if len(self.cache) + len(missing) > self.cache_limit:
+                self.cache.clear()
+            self.cache.update(self.store.windows(missing))
+        for item in live:
+            key = self._key(item)
+            window = batch.out.windows.get(key)
+            if window is None:
+                window = self.cache.get(key, SeqWindow()).copy()
+            assert isinstance(item.message, Telemetry | Event)
+            verdict = window.offer(item.message.seq)
+            if verdict is Verdict.NEW:
+                batch.out.windows[key] = window
+            elif verdict is Verdict.DUPLICATE:
+                batch.refuse(item, Reason.DUPLICATE, f"seq {item.message.seq} of sid {key[1]!r} seen before")
+            else:
+                batch.refuse(
+                    item,
+                    Reason.STALE_SEQ,
+                    f"seq {item.message.seq} is more than the replay window behind seq {window.top}",
+                )
+
+    @staticmethod
+    def _key(item: Item) -> tuple[int, str]:
+        assert item.vehicle is not None and isinstance(item.message, Telemetry | Event)
+        return item.vehicle.id, item.message.sid
+
+    def committed(self, out: WriteBatch) -> None:
+        """Adopt the windows of a committed batch (only then, so a failed commit can retry)."""
+        self.cache.update(out.windows)
+
+
+@dataclass(slots=True)
+class Record:
+    """Samples to history and twin (latest per signal, in timestamp order), events, presence."""
+
+    store: TelemetryWriter
+
+    def __call__(self, batch: Batch) -> None:
+        live = batch.live()
+        paths = {p for i in live for p, _, _ in i.points}
+        ids = self.store.signal_ids(paths) if paths else {}
+        latest: dict[tuple[int, int], Point] = {}
+        history = batch.out.history
+        for item in live:
+            assert item.vehicle is not None
+            vid = item.vehicle.id
+            for path, ts, value in sorted(item.points, key=_ts):
+                point = Point(vid, ids[path], ts, value)
+                history.append(point)
+                current = latest.get((vid, point.signal_id))
+                if current is None or ts >= current.ts:
+                    latest[(vid, point.signal_id)] = point
+            _ROUTES.get(type(item.message), _nothing)(batch, item)
+        batch.out.twin.extend(latest.values())
+
+
+def _ts(point: tuple[str, int, Value]) -> int:
+    return point[1]
+
+
+def _event(batch: Batch, item: Item) -> None:
+    message = item.message
+    assert isinstance(message, Event) and item.vehicle is not None
+    batch.out.events.append(
+        EventRecord(item.vehicle.id, message.ts, message.type, message.data, item.inbound.received_ms)
+    )
+
+
+def _state(batch: Batch, item: Item) -> None:
+    message = item.message
+    assert isinstance(message, State) and item.vehicle is not None
+    # The last will carries no usable time: the platform's receive time is when it went away.
+    since = item.inbound.received_ms if not message.online or message.ts is None else message.ts
+    batch.out.presence.append(PresenceChange(item.vehicle.id, message.online, since, message.sid))
+
+
+def _nothing(batch: Batch, item: Item) -> None:
+    return None
+
+
+_ROUTES: dict[type, Callable[[Batch, Item], None]] = {Event: _event, State: _state}
+
+__all__ = ["Authorise", "Batch", "Dedupe", "Envelope", "Item", "Record", "Stage", "Validate", "decode_stage", "msgspec"]
