@@ -8,11 +8,12 @@ if only the marker arrives, the refused message was dropped (no sleeps, all wait
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from typing import TypedDict, Unpack
 
 import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from autocloud.adapters.amqtt_broker import AccessPolicy, EmbeddedAccess, EmbeddedBroker
@@ -58,7 +59,7 @@ class Peer:
         *,
         client_id: str | None = None,
         clean_session: bool = True,
-        protocol: mqtt.MQTTProtocolVersion = mqtt.MQTTv311,
+        protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
         will: tuple[str, bytes] | None = None,
     ) -> None:
         self._broker = broker
@@ -66,7 +67,7 @@ class Peer:
             CallbackAPIVersion.VERSION2,
             client_id=client_id or f"test-{uuid.uuid4().hex[:10]}",
             protocol=protocol,
-            clean_session=None if protocol == mqtt.MQTTv5 else clean_session,
+            clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else clean_session,
         )
         self.client.reconnect_delay_set(min_delay=30, max_delay=30)  # no retry storms
         if username is not None:
@@ -153,7 +154,35 @@ class Peer:
         self.client.loop_stop()
 
 
-PeerFactory = Callable[..., Peer]
+class PeerOptions(TypedDict, total=False):
+    """Keyword options of `Peer`, for the `peers` factory."""
+
+    client_id: str | None
+    clean_session: bool
+    protocol: MQTTProtocolVersion
+    will: tuple[str, bytes] | None
+
+
+class PeerFactory:
+    """Makes `Peer`s and disconnects every one of them at the end of a test."""
+
+    def __init__(self) -> None:
+        self._made: list[Peer] = []
+
+    def __call__(
+        self,
+        broker: EmbeddedBroker,
+        username: str | None,
+        password: str | None,
+        **options: Unpack[PeerOptions],
+    ) -> Peer:
+        peer = Peer(broker, username, password, **options)
+        self._made.append(peer)
+        return peer
+
+    def close_all(self) -> None:
+        for peer in self._made:
+            peer.close()
 
 
 def _embedded(registry: Registry, port: int = 0) -> EmbeddedBroker:
@@ -180,17 +209,9 @@ def broker(registry: Registry) -> Iterator[EmbeddedBroker]:
 
 @pytest.fixture
 def peers() -> Iterator[PeerFactory]:
-    """Make `Peer`s; every one is disconnected at the end of the test."""
-    made: list[Peer] = []
-
-    def make(broker: EmbeddedBroker, username: str | None, password: str | None, **kw: object) -> Peer:
-        peer = Peer(broker, username, password, **kw)  # type: ignore[arg-type]
-        made.append(peer)
-        return peer
-
-    yield make
-    for peer in made:
-        peer.close()
+    factory = PeerFactory()
+    yield factory
+    factory.close_all()
 
 
 @pytest.fixture
@@ -417,7 +438,9 @@ def test_revoke_disconnects_the_vehicle_and_the_registry_refuses_it_again(
 
 def test_an_mqtt5_client_is_not_served(broker: EmbeddedBroker, peers: PeerFactory) -> None:
     """amqtt 0.12 speaks MQTT 3.1.1 only; a v5 CONNECT is closed after `connect_timeout_s`."""
-    code = peers(broker, VIN_A, SECRET_A, protocol=mqtt.MQTTv5).connect(timeout_s=2.0)
+    code = peers(broker, VIN_A, SECRET_A, protocol=MQTTProtocolVersion.MQTTv5).connect(
+        timeout_s=2.0
+    )
 
     assert code is None or code.is_failure
 

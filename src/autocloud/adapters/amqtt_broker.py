@@ -51,7 +51,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from amqtt.broker import Broker
-from amqtt.contexts import BaseContext, BrokerConfig, ListenerConfig, ListenerType
+from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType
 from amqtt.errors import AMQTTError, MQTTError, NoDataError
 from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
@@ -220,7 +220,7 @@ class VehicleTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships 
         *,
         session: Session | None = None,
         topic: str | None = None,
-        action: Any = None,
+        action: Action | None = None,
     ) -> bool:
         """Return True if the session's user may perform `action` on `topic`."""
         username: str | None = session.username if session is not None else None
