@@ -17,6 +17,7 @@ from autocloud.ports.link import VehicleAccess
 from autocloud.ports.stores import Registry
 
 BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_ID = 2**63 - 1  # the largest row id or cursor any SQL store can compare against
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,7 +36,7 @@ def cursor_of(last_id: int | None) -> str | None:
 def parse_cursor(cursor: str | None) -> int:
     if not cursor:
         return 0
-    if not cursor.isdigit():
+    if not cursor.isdigit() or int(cursor) > MAX_ID:
         raise InvalidInput(f"cursor {cursor!r} is not one this API returned")
     return int(cursor)
 
@@ -59,8 +60,8 @@ class RegistryService:
             raise InvalidInput("brand name must not be empty")
         return self._registry.add_brand(brand_id, name.strip(), self._clock.now_ms())
 
-    def brands(self, who: Principal) -> list[Brand]:
-        return self._registry.brands(who.brand)
+    def brands(self, who: Principal, brand: str | None = None) -> list[Brand]:
+        return self._registry.brands(who.scope(brand))
 
     # --- vehicles ------------------------------------------------------------------------
     def add_vehicle(self, who: Principal, vin: str, brand: str, model: str = "") -> Provisioned:
@@ -86,7 +87,9 @@ class RegistryService:
     def vehicle(self, who: Principal, vin: str) -> Vehicle:
         found = self._registry.vehicle(validate_vin(vin))
         if found is None or not who.sees(found.brand):
-            raise NotFound(f"vehicle {vin} not found")
+            # Same answer for "no such VIN" and "another tenant's VIN"; the VIN is not echoed,
+            # so no response to a wrong-tenant request ever carries the other tenant's VIN.
+            raise NotFound("vehicle not found: no vehicle with this VIN is visible to this token")
         return found
 
     def vehicles(
@@ -133,7 +136,7 @@ class RegistryService:
         return Page(tuple(items), cursor_of(last))
 
     def _owner(self, who: Principal, owner_id: int) -> Owner:
-        owner = self._registry.owner(owner_id)
+        owner = self._registry.owner(owner_id) if 0 < owner_id <= MAX_ID else None
         if owner is None or not who.sees(owner.brand):
             raise NotFound(f"owner {owner_id} not found")
         return owner
@@ -174,9 +177,9 @@ class RegistryService:
         )
         return info, token
 
-    def tokens(self, who: Principal) -> list[TokenInfo]:
+    def tokens(self, who: Principal, brand: str | None = None) -> list[TokenInfo]:
         who.require(Role.ADMIN)
-        return self._registry.tokens(who.brand)
+        return self._registry.tokens(who.scope(brand))
 
     def revoke_token(self, who: Principal, token_id: int) -> None:
         who.require(Role.ADMIN)

@@ -10,7 +10,7 @@ from autocloud.domain.clock import Clock
 from autocloud.domain.errors import InvalidInput, UnknownSignal
 from autocloud.domain.records import Bucket, DeadLetter, HistoryRow, Page, Twin, Value, Vehicle
 from autocloud.ports.stores import DeadLetterStore, SignalCondition, TelemetryReader
-from autocloud.services.registry import RegistryService, cursor_of, parse_cursor
+from autocloud.services.registry import MAX_ID, RegistryService, cursor_of, parse_cursor
 
 _CONDITION = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*$")
 MAX_RAW_ROWS = 100_000
@@ -110,6 +110,9 @@ class TelemetryService:
 
     @staticmethod
     def _range(since: int, until: int) -> None:
+        for name, value in (("since", since), ("until", until)):
+            if not -MAX_ID <= value <= MAX_ID:
+                raise InvalidInput(f"{name} ({value}) is not a representable time in ms")
         if until <= since:
             raise InvalidInput(f"until ({until}) must be after since ({since})")
 
@@ -127,10 +130,12 @@ class TelemetryService:
         vehicle = self._registry.vehicle(who, vin)
         self._range(since, until)
         after = _history_cursor(cursor)
+        # A page is at most MAX_RAW_ROWS long; a full page (of the capped size) has a next one.
+        page = max(1, min(limit, MAX_RAW_ROWS))
         rows = self._reader.history(
-            vehicle.id, self._paths(paths), since, until, after=after, limit=min(limit, MAX_RAW_ROWS)
+            vehicle.id, self._paths(paths), since, until, after=after, limit=page
         )
-        nxt = f"{rows[-1].ts}:{rows[-1].path}" if len(rows) == limit else None
+        nxt = f"{rows[-1].ts}:{rows[-1].path}" if len(rows) == page else None
         return rows, nxt
 
     def buckets(
@@ -155,15 +160,20 @@ class TelemetryService:
         vin: str | None,
         cursor: str | None,
         limit: int,
+        brand: str | None = None,
     ) -> Page:
         items = self._dead.dead_letters(
-            who.brand, reason=reason, vin=vin, after=parse_cursor(cursor), limit=limit
+            who.scope(brand),
+            reason=reason,
+            vin=vin.strip().upper() if vin else vin,
+            after=parse_cursor(cursor),
+            limit=limit,
         )
         last = items[-1].id if len(items) == limit else None
         return Page(tuple(items), cursor_of(last))
 
-    def dead_letter_counts(self, who: Principal) -> dict[str, int]:
-        return self._dead.dead_letter_counts(who.brand)
+    def dead_letter_counts(self, who: Principal, brand: str | None = None) -> dict[str, int]:
+        return self._dead.dead_letter_counts(who.scope(brand))
 
     def purge(self, history_days: float, dead_letter_days: float) -> tuple[int, int]:
         """Retention: drop history and dead letters older than the configured ages."""
@@ -177,7 +187,7 @@ def _history_cursor(cursor: str | None) -> tuple[int, str] | None:
     if not cursor:
         return None
     ts, _, path = cursor.partition(":")
-    if not ts.isdigit() or not path:
+    if not ts.isdigit() or int(ts) > MAX_ID or not path:
         raise InvalidInput(f"cursor {cursor!r} is not one this API returned")
     return int(ts), path
 

@@ -1,18 +1,31 @@
 """Brands, vehicles, owners and API tokens in SQL (the `Registry` port)."""
 
-from sqlalchemy import Engine, Select, delete, select, update
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, delete, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
-from typing import Any
 
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
-from autocloud.adapters.sql.schema import api_tokens, brands, owners, vehicle_owners, vehicles
+from autocloud.adapters.sql.schema import (
+    api_tokens,
+    brands,
+    desired,
+    events,
+    history,
+    owners,
+    presence,
+    seq_windows,
+    twin,
+    vehicle_owners,
+    vehicles,
+)
 from autocloud.domain.errors import Conflict, NotFound
 from autocloud.domain.records import Brand, Owner, TokenInfo, Vehicle
 
 
-def _vehicle(row: Row[Any], owner_ids: tuple[int, ...] = ()) -> Vehicle:
+def _vehicle(row: Row[*tuple[Any, ...]], owner_ids: tuple[int, ...] = ()) -> Vehicle:
     return Vehicle(
         id=row.id,
         vin=row.vin,
@@ -91,14 +104,8 @@ class SqlRegistry:
             row = conn.execute(select(*_VEHICLE_COLUMNS).where(vehicles.c.vin == vin)).first()
             if row is None:
                 return None
-            owner_ids = tuple(
-                conn.execute(
-                    select(vehicle_owners.c.owner_id)
-                    .where(vehicle_owners.c.vehicle_id == row.id)
-                    .order_by(vehicle_owners.c.owner_id)
-                ).scalars()
-            )
-        return _vehicle(row, owner_ids)
+            owner_ids = _owner_ids(conn, [row.id])
+        return _vehicle(row, owner_ids.get(row.id, ()))
 
     def vehicles(
         self, scope: str | None, *, model: str | None, after: int, limit: int
@@ -111,7 +118,9 @@ class SqlRegistry:
         if model is not None:
             query = query.where(vehicles.c.model == model)
         with translated(), self._engine.connect() as conn:
-            return [_vehicle(r) for r in conn.execute(query)]
+            rows = conn.execute(query).all()
+            owner_ids = _owner_ids(conn, [r.id for r in rows])
+        return [_vehicle(r, owner_ids.get(r.id, ())) for r in rows]
 
     def set_secret(self, vin: str, secret_digest: str) -> None:
         with translated(), self._engine.begin() as conn:
@@ -133,7 +142,10 @@ class SqlRegistry:
             row = conn.execute(select(vehicles.c.id).where(vehicles.c.vin == vin)).first()
             if row is None:
                 raise NotFound(f"vehicle {vin} not found")
-            conn.execute(delete(vehicle_owners).where(vehicle_owners.c.vehicle_id == row.id))
+            # Telemetry tables carry no foreign key (ingest writes them at volume), so the
+            # vehicle's rows go here; SQLite may hand the freed id to the next vehicle.
+            for table in (vehicle_owners, twin, desired, presence, seq_windows, events, history):
+                conn.execute(delete(table).where(table.c.vehicle_id == row.id))
             conn.execute(delete(vehicles).where(vehicles.c.id == row.id))
 
     def add_owner(self, brand: str, name: str, email: str, now_ms: int) -> Owner:
@@ -206,6 +218,21 @@ class SqlRegistry:
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_ms.is_(None))
                 .values(revoked_ms=now_ms)
             )
+
+
+def _owner_ids(conn: Connection, vehicle_ids: list[int]) -> dict[int, tuple[int, ...]]:
+    """Owner ids of each of the vehicles, in ascending order."""
+    found: dict[int, tuple[int, ...]] = {}
+    if not vehicle_ids:
+        return found
+    query = (
+        select(vehicle_owners.c.vehicle_id, vehicle_owners.c.owner_id)
+        .where(vehicle_owners.c.vehicle_id.in_(vehicle_ids))
+        .order_by(vehicle_owners.c.vehicle_id, vehicle_owners.c.owner_id)
+    )
+    for vehicle_id, owner_id in conn.execute(query):
+        found[vehicle_id] = (*found.get(vehicle_id, ()), owner_id)
+    return found
 
 
 def _vehicle_with_id(vehicle: Vehicle, new_id: int) -> Vehicle:

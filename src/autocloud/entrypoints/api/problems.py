@@ -1,5 +1,6 @@
 """RFC 9457 problem details for every error the API returns."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -33,10 +34,20 @@ _TABLE: list[tuple[type[AutocloudError], int, str, str]] = [
 ]
 
 
-def problem(status: int, slug: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": BASE + slug, "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    merged = dict(headers or {})
+    if status == 401:
+        merged.setdefault("WWW-Authenticate", "Bearer")
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=merged or None)
 
 
 def install(app: FastAPI) -> None:
@@ -57,8 +68,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
+        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
         return problem(422, "invalid-input", "Invalid input", str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a user error: answer in problem+json too, but reveal nothing internal
+        # (the traceback goes to the server log).
+        return problem(500, "internal", "Internal error", "an unexpected error occurred; see the server log")
