@@ -14,7 +14,11 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 VSS_PATH = SHARED_DATA / "vss" / "vss_release_6.0.json"
 IN_CI = os.environ.get("CI") == "true"
-PG_ADMIN_URL = os.environ.get("AUTOCLOUD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+pytest_plugins = ["tests.support.mosquitto"]  # the mosquitto_broker fixture
+
+PG_ADMIN_URL = os.environ.get(
+    "AUTOCLOUD_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def need(condition: bool, what: str) -> None:

@@ -113,6 +113,7 @@ class Platform:
                 port,
                 username=self.settings.platform_user,
                 password=self.platform_password,
+                client_id=f"autocloud-ingest-{self.settings.consumer_id}",
                 mqtt5=self.settings.broker_kind != "embedded",
             )
             self.ingest.start(link)
@@ -170,7 +171,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         from autocloud.adapters.mosquitto import MosquittoDynsec
 
         host, port = settings.mqtt_host_port
-        dynsec = MosquittoDynsec(host, port, settings.broker_admin_user, settings.broker_admin_password)
+        dynsec = MosquittoDynsec(
+            host, port, settings.broker_admin_user, settings.broker_admin_password
+        )
         dynsec.ensure_platform_client(settings.platform_user, password)
         access = dynsec
         closers.append(dynsec.close)
@@ -196,6 +199,16 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     )
     metrics.connected.set_function(store.telemetry.online_count)
     return Platform(
-        settings, store, catalog, clock, metrics, hub, registry, telemetry, ingest, access, password,
+        settings,
+        store,
+        catalog,
+        clock,
+        metrics,
+        hub,
+        registry,
+        telemetry,
+        ingest,
+        access,
+        password,
         closers,
     )

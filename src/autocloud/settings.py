@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AUTOCLOUD_", extra="forbid")
 
     data_dir: Path = Field(Path("var"), description="Where SQLite files and generated state live.")
-    db: str = Field("", description="sqlite:///path or postgresql://user@host/db; default SQLite in data_dir.")
+    db: str = Field(
+        "", description="sqlite:///path or postgresql://user@host/db; default SQLite in data_dir."
+    )
     broker: str = Field(
         "embedded", description="'embedded' (amqtt in-process) or mqtt://host:port of Mosquitto."
     )
@@ -47,7 +49,11 @@ class Settings(BaseSettings):
     max_future_skew_s: int = Field(300, ge=0)
     ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
     ingest_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
-    ingest_workers: int = Field(1, ge=1, description="Consumer connections (shared subscription).")
+    consumer_id: str = Field(
+        "0",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="Names this process's persistent broker session; one per consumer process.",
+    )
     history_retention_days: float = Field(90, gt=0)
     dead_letter_retention_days: float = Field(30, gt=0)
     log_level: str = "info"

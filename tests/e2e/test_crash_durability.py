@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.support.mosquitto import MosquittoInstance, mosquitto_broker  # noqa: F401
+from tests.support.mosquitto import MosquittoInstance
 from tests.support.vehicle import TestVehicle, eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
@@ -27,7 +27,9 @@ VIN = "WVWZZZ1JZXW000001"
 MESSAGES = 4000
 
 
-def start_platform(data_dir: Path, broker: MosquittoInstance, api_port: int) -> subprocess.Popen[bytes]:
+def start_platform(
+    data_dir: Path, broker: MosquittoInstance, api_port: int
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "AUTOCLOUD_BROKER_ADMIN_USER": broker.admin_user,
@@ -36,16 +38,30 @@ def start_platform(data_dir: Path, broker: MosquittoInstance, api_port: int) -> 
     }
     log = (data_dir / "platform.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "autocloud.entrypoints.cli.main", "up", "--data-dir", str(data_dir),
-         "--broker", f"mqtt://{broker.host}:{broker.port}", "--api-port", str(api_port)],
-        env=env, stdout=log, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "autocloud.entrypoints.cli.main",
+            "up",
+            "--data-dir",
+            str(data_dir),
+            "--broker",
+            f"mqtt://{broker.host}:{broker.port}",
+            "--api-port",
+            str(api_port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=log,
     )
+
     def healthy() -> bool:
         assert process.poll() is None, (data_dir / "platform.log").read_text()[-3000:]
         try:
             return httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
     eventually(healthy, timeout=30)
     return process
 
@@ -55,13 +71,19 @@ def stored(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
 
 
-def test_no_acknowledged_message_is_lost(tmp_path: Path, mosquitto_broker: MosquittoInstance) -> None:  # noqa: F811
+def test_no_acknowledged_message_is_lost(
+    tmp_path: Path, mosquitto_broker: MosquittoInstance
+) -> None:
     api_port = free_port()
     platform = start_platform(tmp_path, mosquitto_broker, api_port)
     token = (tmp_path / "admin-token").read_text().strip()
-    api = httpx.Client(base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {token}"})
+    api = httpx.Client(
+        base_url=f"http://127.0.0.1:{api_port}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert api.post("/v1/brands", json={"id": "alpha", "name": "Alpha"}).status_code == 201
-    secret = api.post("/v1/vehicles", json={"vin": VIN, "brand": "alpha"}).json()["credential"]["password"]
+    secret = api.post("/v1/vehicles", json={"vin": VIN, "brand": "alpha"}).json()["credential"][
+        "password"
+    ]
     car = TestVehicle(mosquitto_broker.host, mosquitto_broker.port, VIN, secret)
     base_ts = int(time.time() * 1000) - MESSAGES - 1000
     acked: list[int] = []

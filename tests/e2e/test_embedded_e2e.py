@@ -45,7 +45,11 @@ def test_vehicle_cannot_speak_for_another(platform: Platform) -> None:
     platform.registry.add_vehicle(SYSTEM, VIN_B, "alpha")
     host, port = platform.settings.mqtt_host_port
     car = TestVehicle(host, port, VIN_A, secret_a)
-    car.publish("telemetry", {"v": 1, "sid": "x", "seq": 1, "ts": now_ms(), "signals": {"Vehicle.Speed": 99.0}}, vin=VIN_B)
+    car.publish(
+        "telemetry",
+        {"v": 1, "sid": "x", "seq": 1, "ts": now_ms(), "signals": {"Vehicle.Speed": 99.0}},
+        vin=VIN_B,
+    )
     car.telemetry({"Vehicle.Speed": 1.0})  # a marker on its own topic
     eventually(lambda: reported(platform, VIN_A).get("Vehicle.Speed") == 1.0)
     assert reported(platform, VIN_B) == {}  # the broker dropped the foreign publish

@@ -7,7 +7,7 @@ import pytest
 
 from autocloud.bootstrap import SYSTEM, Platform, build
 from autocloud.settings import load_settings
-from tests.support.mosquitto import MosquittoInstance, mosquitto_broker  # noqa: F401
+from tests.support.mosquitto import MosquittoInstance
 from tests.support.vehicle import TestVehicle, eventually, now_ms
 
 pytestmark = pytest.mark.mosquitto
@@ -15,7 +15,9 @@ VIN_A, VIN_B = "WVWZZZ1JZXW000001", "1M8GDM9AXKP042788"
 
 
 @pytest.fixture
-def platform(tmp_path: Path, mosquitto_broker: MosquittoInstance, pg_url: str) -> Iterator[Platform]:  # noqa: F811
+def platform(
+    tmp_path: Path, mosquitto_broker: MosquittoInstance, pg_url: str
+) -> Iterator[Platform]:
     settings = load_settings(
         data_dir=tmp_path,
         broker=f"mqtt://{mosquitto_broker.host}:{mosquitto_broker.port}",
@@ -46,7 +48,9 @@ def test_vehicle_to_twin_and_history(platform: Platform, mqtt5: bool) -> None:
     for i, speed in enumerate((10.0, 20.0, 30.0)):
         car.telemetry({"Vehicle.Speed": speed}, ts=start + 10 * i)
     eventually(lambda: reported(platform, VIN_A).get("Vehicle.Speed") == 30.0)
-    rows, _ = platform.telemetry.history(SYSTEM, VIN_A, ["Vehicle.Speed"], start, now_ms() + 1000, cursor=None, limit=100)
+    rows, _ = platform.telemetry.history(
+        SYSTEM, VIN_A, ["Vehicle.Speed"], start, now_ms() + 1000, cursor=None, limit=100
+    )
     assert [r.value for r in rows] == [10.0, 20.0, 30.0]
     eventually(lambda: platform.telemetry.twin(SYSTEM, VIN_A).online)
     car.vanish()
@@ -58,7 +62,11 @@ def test_broker_confines_each_vehicle_to_its_vin(platform: Platform) -> None:
     platform.registry.add_vehicle(SYSTEM, VIN_B, "beta")
     host, port = platform.settings.mqtt_host_port
     car = TestVehicle(host, port, VIN_A, secret_a)
-    car.publish("telemetry", {"v": 1, "sid": "x", "seq": 1, "ts": now_ms(), "signals": {"Vehicle.Speed": 99.0}}, vin=VIN_B)
+    car.publish(
+        "telemetry",
+        {"v": 1, "sid": "x", "seq": 1, "ts": now_ms(), "signals": {"Vehicle.Speed": 99.0}},
+        vin=VIN_B,
+    )
     car.telemetry({"Vehicle.Speed": 1.0})
     eventually(lambda: reported(platform, VIN_A).get("Vehicle.Speed") == 1.0)
     assert reported(platform, VIN_B) == {}

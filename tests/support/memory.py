@@ -2,9 +2,9 @@
 
 from collections.abc import Iterable
 
+from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.records import VehicleRef, WriteBatch
 from autocloud.domain.replay import SeqWindow
-from autocloud.domain.errors import StoreUnavailable
 
 
 class MemoryTelemetry:

@@ -41,14 +41,21 @@ class TestVehicle:
         else:
             self._connected.set()
 
-    def publish(self, subtopic: str, body: Any, *, vin: str | None = None, retain: bool = False) -> None:
+    def publish(
+        self, subtopic: str, body: Any, *, vin: str | None = None, retain: bool = False
+    ) -> None:
         payload = body if isinstance(body, bytes) else msgspec.json.encode(body)
-        info = self.client.publish(f"vehicles/{vin or self.vin}/{subtopic}", payload, qos=1, retain=retain)
+        info = self.client.publish(
+            f"vehicles/{vin or self.vin}/{subtopic}", payload, qos=1, retain=retain
+        )
         info.wait_for_publish(WAIT_S)
 
     def telemetry(self, signals: dict[str, Any], ts: int | None = None) -> int:
         self.seq += 1
-        self.publish("telemetry", {"v": 1, "sid": self.sid, "seq": self.seq, "ts": ts or now_ms(), "signals": signals})
+        self.publish(
+            "telemetry",
+            {"v": 1, "sid": self.sid, "seq": self.seq, "ts": ts or now_ms(), "signals": signals},
+        )
         return self.seq
 
     def online(self) -> None:

@@ -34,7 +34,9 @@ class RecordingLink:
 def env() -> Iterator[tuple[IngestService, MemoryTelemetry, RecordingLink]]:
     store = MemoryTelemetry({A: VehicleRef(1, "alpha"), B: VehicleRef(2, "beta")})
     metrics = Metrics()
-    pipeline = Pipeline(store, Catalog.builtin(None), metrics, max_payload_bytes=4096, max_future_skew_ms=60_000)
+    pipeline = Pipeline(
+        store, Catalog.builtin(None), metrics, max_payload_bytes=4096, max_future_skew_ms=60_000
+    )
     service = IngestService(store, pipeline, Hub(), metrics, FixedClock(NOW))
     link = RecordingLink()
     service._link = link  # acknowledge without a broker
@@ -46,7 +48,9 @@ def msg(vin: str, body: Any, kind: str = "telemetry") -> Inbound:
     return Inbound(f"vehicles/{vin}/{kind}", payload, NOW)
 
 
-def tele(seq: int, signals: dict[str, Any], ts: int = NOW - 1000, sid: str = "s1", **extra: Any) -> dict[str, Any]:
+def tele(
+    seq: int, signals: dict[str, Any], ts: int = NOW - 1000, sid: str = "s1", **extra: Any
+) -> dict[str, Any]:
     return {"v": 1, "sid": sid, "seq": seq, "ts": ts, "signals": signals, **extra}
 
 
@@ -103,9 +107,21 @@ def test_every_bad_input_is_dead_lettered_and_acknowledged(env: Any) -> None:
 
 
 def test_good_values_of_a_partly_bad_message_are_kept(env: Any) -> None:
-    service, store, _ = env
+    service, _store, _ = env
     batch = service.handle(
-        [msg(A, tele(1, {"Vehicle.Speed": 80.5, "Vehicle.CurrentLocation.Latitude": 400, "Vehicle.Bogus": 1}))]
+        [
+            msg(
+                A,
+                tele(
+                    1,
+                    {
+                        "Vehicle.Speed": 80.5,
+                        "Vehicle.CurrentLocation.Latitude": 400,
+                        "Vehicle.Bogus": 1,
+                    },
+                ),
+            )
+        ]
     )
     assert [p.value for p in batch.out.history] == [80.5]
     assert reasons(batch) == ["out_of_range", "unknown_signal"]
@@ -114,13 +130,17 @@ def test_good_values_of_a_partly_bad_message_are_kept(env: Any) -> None:
 def test_duplicates_are_refused_across_batches_and_restarts(env: Any) -> None:
     service, store, _ = env
     service.handle([msg(A, tele(1, {"Vehicle.Speed": 1}))])
-    again = service.handle([msg(A, tele(1, {"Vehicle.Speed": 1})), msg(A, tele(1, {"Vehicle.Speed": 1}, sid="s2"))])
+    again = service.handle(
+        [msg(A, tele(1, {"Vehicle.Speed": 1})), msg(A, tele(1, {"Vehicle.Speed": 1}, sid="s2"))]
+    )
     assert reasons(again) == ["duplicate"]
     # a new pipeline (restart) reads the persisted windows
     metrics = Metrics()
     fresh = IngestService(
         store,
-        Pipeline(store, Catalog.builtin(None), metrics, max_payload_bytes=4096, max_future_skew_ms=60_000),
+        Pipeline(
+            store, Catalog.builtin(None), metrics, max_payload_bytes=4096, max_future_skew_ms=60_000
+        ),
         Hub(),
         metrics,
         FixedClock(NOW),
@@ -129,19 +149,32 @@ def test_duplicates_are_refused_across_batches_and_restarts(env: Any) -> None:
 
 
 def test_twin_takes_the_latest_sample_regardless_of_arrival_order(env: Any) -> None:
-    service, store, _ = env
+    service, _store, _ = env
     batch = service.handle(
         [
             msg(A, tele(2, {"Vehicle.Speed": 20}, ts=NOW - 1000)),
             msg(A, tele(1, {"Vehicle.Speed": 10}, ts=NOW - 2000)),
             msg(
                 A,
-                {"v": 1, "sid": "s1", "seq": 3, "samples": [{"ts": NOW - 500, "signals": {"Vehicle.Speed": 30}}, {"ts": NOW - 3000, "signals": {"Vehicle.Speed": 5}}]},
+                {
+                    "v": 1,
+                    "sid": "s1",
+                    "seq": 3,
+                    "samples": [
+                        {"ts": NOW - 500, "signals": {"Vehicle.Speed": 30}},
+                        {"ts": NOW - 3000, "signals": {"Vehicle.Speed": 5}},
+                    ],
+                },
             ),
         ]
     )
     assert [p.value for p in batch.out.twin] == [30.0]
-    assert sorted(p.ts for p in batch.out.history) == [NOW - 3000, NOW - 2000, NOW - 1000, NOW - 500]
+    assert sorted(p.ts for p in batch.out.history) == [
+        NOW - 3000,
+        NOW - 2000,
+        NOW - 1000,
+        NOW - 500,
+    ]
 
 
 def test_store_outage_acknowledges_nothing(env: Any) -> None:
@@ -163,10 +196,24 @@ def test_state_and_events(env: Any) -> None:
         [
             msg(A, {"online": True, "ts": NOW - 10, "sid": "s1"}, kind="state"),
             msg(B, b'{"online": false}', kind="state"),
-            msg(A, {"v": 1, "sid": "s1", "seq": 9, "ts": NOW - 5, "type": "dtc.raised", "data": {"code": "P0301"}}, kind="events"),
+            msg(
+                A,
+                {
+                    "v": 1,
+                    "sid": "s1",
+                    "seq": 9,
+                    "ts": NOW - 5,
+                    "type": "dtc.raised",
+                    "data": {"code": "P0301"},
+                },
+                kind="events",
+            ),
         ]
     )
-    assert [(p.vehicle_id, p.online, p.since_ms) for p in batch.out.presence] == [(1, True, NOW - 10), (2, False, NOW)]
+    assert [(p.vehicle_id, p.online, p.since_ms) for p in batch.out.presence] == [
+        (1, True, NOW - 10),
+        (2, False, NOW),
+    ]
     assert [(e.type, e.data) for e in batch.out.events] == [("dtc.raised", {"code": "P0301"})]
 
 

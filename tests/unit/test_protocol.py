@@ -23,7 +23,16 @@ def test_split_topic() -> None:
     assert split_topic(f"vehicles/{VIN}/telemetry") == (VIN, Topic.TELEMETRY)
 
 
-@pytest.mark.parametrize("topic", ["vehicles", f"cars/{VIN}/telemetry", "vehicles//telemetry", f"vehicles/{VIN}/nope", f"vehicles/{VIN}/telemetry/x"])
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "vehicles",
+        f"cars/{VIN}/telemetry",
+        "vehicles//telemetry",
+        f"vehicles/{VIN}/nope",
+        f"vehicles/{VIN}/telemetry/x",
+    ],
+)
 def test_bad_topics(topic: str) -> None:
     with pytest.raises(ProtocolError) as info:
         split_topic(topic)
@@ -31,7 +40,10 @@ def test_bad_topics(topic: str) -> None:
 
 
 def test_inline_and_batched_telemetry() -> None:
-    one = decode(Topic.TELEMETRY, b'{"v":1,"sid":"a","seq":1,"ts":1700000000000,"signals":{"Vehicle.Speed":3}}')
+    one = decode(
+        Topic.TELEMETRY,
+        b'{"v":1,"sid":"a","seq":1,"ts":1700000000000,"signals":{"Vehicle.Speed":3}}',
+    )
     assert isinstance(one, Telemetry)
     assert samples_of(one)[0].signals == {"Vehicle.Speed": 3}
     many = decode(
@@ -43,7 +55,9 @@ def test_inline_and_batched_telemetry() -> None:
 
 
 def test_msgpack_when_content_type_says_so() -> None:
-    body = msgspec.msgpack.encode({"v": 1, "sid": "a", "seq": 1, "ts": 5, "signals": {"Vehicle.Speed": 1.5}})
+    body = msgspec.msgpack.encode(
+        {"v": 1, "sid": "a", "seq": 1, "ts": 5, "signals": {"Vehicle.Speed": 1.5}}
+    )
     message = decode(Topic.TELEMETRY, body, MSGPACK_CONTENT_TYPE)
     assert isinstance(message, Telemetry)
 
@@ -61,7 +75,7 @@ def test_msgpack_when_content_type_says_so() -> None:
         (b'{"v":1,"sid":"","seq":1,"ts":1,"signals":{}}', Reason.SCHEMA),
         (b'{"v":1,"sid":"a","seq":-1,"ts":1,"signals":{}}', Reason.SCHEMA),
         (b'{"v":2,"sid":"a","seq":1,"ts":1,"signals":{}}', Reason.UNSUPPORTED_VERSION),
-        (b'[1,2,3]', Reason.SCHEMA),
+        (b"[1,2,3]", Reason.SCHEMA),
     ],
 )
 def test_bad_telemetry(payload: bytes, reason: Reason) -> None:
@@ -72,7 +86,10 @@ def test_bad_telemetry(payload: bytes, reason: Reason) -> None:
 
 
 def test_events_need_a_known_family() -> None:
-    ok = decode(Topic.EVENTS, b'{"v":1,"sid":"a","seq":1,"ts":1,"type":"dtc.raised","data":{"code":"P0301"}}')
+    ok = decode(
+        Topic.EVENTS,
+        b'{"v":1,"sid":"a","seq":1,"ts":1,"type":"dtc.raised","data":{"code":"P0301"}}',
+    )
     assert isinstance(ok, Event)
     with pytest.raises(ProtocolError) as info:
         decode(Topic.EVENTS, b'{"v":1,"sid":"a","seq":1,"ts":1,"type":"party.started"}')

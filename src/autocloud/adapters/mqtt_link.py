@@ -63,7 +63,7 @@ class MqttLink:
         self._client.username_pw_set(username, password)
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(0.2, 5)
+        self._client.reconnect_delay_set(1, 5)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
@@ -75,7 +75,7 @@ class MqttLink:
         self._sink = sink
         properties = None
         if self._mqtt5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = 0xFFFFFFFF
             properties.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
@@ -100,20 +100,24 @@ class MqttLink:
 
     def ack(self, message: Inbound) -> None:
         if message.qos > 0 and message.token is not None:
-            mid, qos = message.token  # type: ignore[misc]
-            self._client.ack(mid, qos)
+            token: tuple[int, int] = message.token  # type: ignore[assignment]
+            self._client.ack(token[0], token[1])
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         info = self._client.publish(f"{TOPIC_ROOT}/{vin}/{subtopic}", payload, qos=1, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise StoreUnavailable(f"could not queue a message to {vin}: {mqtt.error_string(info.rc)}")
+            raise StoreUnavailable(
+                f"could not queue a message to {vin}: {mqtt.error_string(info.rc)}"
+            )
 
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
 
     # --- paho callbacks (network thread) -----------------------------------------------
-    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             self._refused = str(reason)
             log.error("broker refused the platform: %s", reason)
@@ -121,7 +125,9 @@ class MqttLink:
         client.subscribe(subscriptions(shared=self._mqtt5))
         self._connected.set()
 
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object) -> None:
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
         self._connected.clear()
         if getattr(reason, "is_failure", False):
             log.warning("platform lost the broker (%s); paho reconnects", reason)
@@ -132,7 +138,7 @@ class MqttLink:
         self._sink(
             Inbound(
                 topic=msg.topic,
-                payload=msg.payload,
+                payload=bytes(msg.payload),
                 received_ms=time.time_ns() // 1_000_000,
                 qos=msg.qos,
                 retain=bool(msg.retain),

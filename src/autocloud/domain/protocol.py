@@ -132,7 +132,9 @@ def decode(kind: Topic, payload: bytes, content_type: str | None = None) -> Mess
     except msgspec.ValidationError as exc:
         raise ProtocolError(Reason.SCHEMA, f"{kind} message does not match v1: {exc}") from None
     except msgspec.DecodeError as exc:
-        raise ProtocolError(Reason.MALFORMED, f"payload is not valid {_fmt(content_type)}: {exc}") from None
+        raise ProtocolError(
+            Reason.MALFORMED, f"payload is not valid {_fmt(content_type)}: {exc}"
+        ) from None
     _check_envelope(message)
     return message
 
@@ -157,7 +159,8 @@ def _check_envelope(message: Message) -> None:
     elif message.type.split(".", 1)[0] not in EVENT_FAMILIES:
         families = ", ".join(sorted(EVENT_FAMILIES))
         raise ProtocolError(
-            Reason.UNKNOWN_EVENT, f"event type {message.type!r} is not in a known family ({families})"
+            Reason.UNKNOWN_EVENT,
+            f"event type {message.type!r} is not in a known family ({families})",
         )
 
 

@@ -86,7 +86,14 @@ class TelemetryReader(Protocol):
         limit: int,
     ) -> list[tuple[Vehicle, bool, Mapping[str, Value]]]: ...
     def history(
-        self, vehicle_id: int, paths: Sequence[str], since: int, until: int, *, after: tuple[int, str] | None, limit: int
+        self,
+        vehicle_id: int,
+        paths: Sequence[str],
+        since: int,
+        until: int,
+        *,
+        after: tuple[int, str] | None,
+        limit: int,
     ) -> list[HistoryRow]: ...
     def buckets(
         self, vehicle_id: int, paths: Sequence[str], since: int, until: int, bucket_ms: int
@@ -106,4 +113,11 @@ class DeadLetterStore(Protocol):
     def purge_dead_letters(self, before_ms: int) -> int: ...
 
 
-__all__ = ["DeadLetterStore", "Page", "Registry", "SignalCondition", "TelemetryReader", "TelemetryWriter"]
+__all__ = [
+    "DeadLetterStore",
+    "Page",
+    "Registry",
+    "SignalCondition",
+    "TelemetryReader",
+    "TelemetryWriter",
+]

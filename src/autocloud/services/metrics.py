@@ -2,7 +2,21 @@
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-_STAGE_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+_STAGE_BUCKETS = (
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
+)
 
 
 class Metrics:
@@ -12,13 +26,19 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.messages_in = Counter(
-            "autocloud_messages_in", "Vehicle messages received, by sub-topic.", ["topic"], registry=r
+            "autocloud_messages_in",
+            "Vehicle messages received, by sub-topic.",
+            ["topic"],
+            registry=r,
         )
         self.signals_in = Counter(
             "autocloud_signals_stored", "Signal values written to history.", registry=r
         )
         self.dead_letters = Counter(
-            "autocloud_dead_letters", "Refused messages and values, by reason.", ["reason"], registry=r
+            "autocloud_dead_letters",
+            "Refused messages and values, by reason.",
+            ["reason"],
+            registry=r,
         )
         self.stage_seconds = Histogram(
             "autocloud_ingest_stage_seconds",
@@ -43,5 +63,7 @@ class Metrics:
             "autocloud_connected_vehicles", "Vehicles whose state is online.", registry=r
         )
         self.commit_failures = Counter(
-            "autocloud_ingest_commit_failures", "Batches whose commit failed (redelivered).", registry=r
+            "autocloud_ingest_commit_failures",
+            "Batches whose commit failed (redelivered).",
+            registry=r,
         )

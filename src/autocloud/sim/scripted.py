@@ -41,7 +41,9 @@ class ScriptedVehicle:
         self.odometer_m = self._rng.uniform(5_000_000, 80_000_000)
         self.energy = self._rng.uniform(25, 95)
         self.started = time.monotonic()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.vin, protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=self.vin, protocol=mqtt.MQTTv311
+        )
         self.client.username_pw_set(self.vin, self.secret)
         self.client.will_set(self._topic("state"), _encode({"online": False}), qos=1, retain=True)
 
@@ -55,7 +57,9 @@ class ScriptedVehicle:
         self.client.publish(self._topic("state"), _encode(state), qos=1, retain=True)
 
     def disconnect(self) -> None:
-        self.client.publish(self._topic("state"), _encode({"online": False, "ts": _now()}), qos=1, retain=True)
+        self.client.publish(
+            self._topic("state"), _encode({"online": False, "ts": _now()}), qos=1, retain=True
+        )
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -66,7 +70,9 @@ class ScriptedVehicle:
         self.energy = max(5.0, self.energy - speed * dt * (0.00012 if self.electric else 0.00009))
         angle = self.phase + self.odometer_m / 1000 / self.radius_km
         lat = ORIGIN[0] + self.radius_km / 111.0 * math.sin(angle)
-        lon = ORIGIN[1] + self.radius_km / (111.0 * math.cos(math.radians(ORIGIN[0]))) * math.cos(angle)
+        lon = ORIGIN[1] + self.radius_km / (111.0 * math.cos(math.radians(ORIGIN[0]))) * math.cos(
+            angle
+        )
         signals: dict[str, object] = {
             "Vehicle.Speed": round(speed, 1),
             "Vehicle.IsMoving": speed > 0.5,
@@ -74,15 +80,21 @@ class ScriptedVehicle:
             "Vehicle.CurrentLocation.Longitude": round(lon, 6),
             "Vehicle.CurrentLocation.Heading": round(math.degrees(angle + math.pi / 2) % 360, 1),
             "Vehicle.TraveledDistance": int(self.odometer_m),
-            "Vehicle.LowVoltageBattery.CurrentVoltage": round(14.1 + self._rng.uniform(-0.1, 0.1), 2),
+            "Vehicle.LowVoltageBattery.CurrentVoltage": round(
+                14.1 + self._rng.uniform(-0.1, 0.1), 2
+            ),
             "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked": True,
             "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure": 250 + self._rng.randint(-3, 3),
         }
         if self.electric:
-            signals["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"] = round(self.energy, 2)
+            signals["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"] = round(
+                self.energy, 2
+            )
         else:
             signals["Vehicle.Powertrain.FuelSystem.RelativeLevel"] = int(self.energy)
-            signals["Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature"] = int(min(90, 20 + t))
+            signals["Vehicle.Powertrain.CombustionEngine.EngineCoolant.Temperature"] = int(
+                min(90, 20 + t)
+            )
         self.seq += 1
         if self.bad_every and self.seq % self.bad_every == 0:
             signals["Vehicle.CurrentLocation.Latitude"] = 123.0  # out of range: a dead letter

@@ -90,7 +90,10 @@ class SqlRegistry:
             "created_ms": vehicle.created_ms,
         }
         with translated(), self._engine.begin() as conn:
-            if conn.execute(select(brands.c.id).where(brands.c.id == vehicle.brand)).first() is None:
+            if (
+                conn.execute(select(brands.c.id).where(brands.c.id == vehicle.brand)).first()
+                is None
+            ):
                 raise NotFound(f"brand {vehicle.brand!r} not found; create it first")
             try:
                 new_id = conn.execute(vehicles.insert().values(**values)).inserted_primary_key
@@ -111,7 +114,10 @@ class SqlRegistry:
         self, scope: str | None, *, model: str | None, after: int, limit: int
     ) -> list[Vehicle]:
         query: Select[Any] = (
-            select(*_VEHICLE_COLUMNS).where(vehicles.c.id > after).order_by(vehicles.c.id).limit(limit)
+            select(*_VEHICLE_COLUMNS)
+            .where(vehicles.c.id > after)
+            .order_by(vehicles.c.id)
+            .limit(limit)
         )
         if scope is not None:
             query = query.where(vehicles.c.brand_id == scope)
@@ -154,7 +160,9 @@ class SqlRegistry:
                 raise NotFound(f"brand {brand!r} not found")
             try:
                 key = conn.execute(
-                    owners.insert().values(brand_id=brand, name=name, email=email, created_ms=now_ms)
+                    owners.insert().values(
+                        brand_id=brand, name=name, email=email, created_ms=now_ms
+                    )
                 ).inserted_primary_key
             except IntegrityError:
                 raise Conflict(f"an owner with email {email!r} exists in brand {brand!r}") from None
@@ -189,11 +197,18 @@ class SqlRegistry:
     def add_token(
         self, name: str, digest: str, role: str, brand: str | None, now_ms: int
     ) -> TokenInfo:
-        values = {"name": name, "digest": digest, "role": role, "brand_id": brand, "created_ms": now_ms}
+        values = {
+            "name": name,
+            "digest": digest,
+            "role": role,
+            "brand_id": brand,
+            "created_ms": now_ms,
+        }
         with translated(), self._engine.begin() as conn:
-            if brand is not None and conn.execute(
-                select(brands.c.id).where(brands.c.id == brand)
-            ).first() is None:
+            if (
+                brand is not None
+                and conn.execute(select(brands.c.id).where(brands.c.id == brand)).first() is None
+            ):
                 raise NotFound(f"brand {brand!r} not found")
             key = conn.execute(api_tokens.insert().values(**values)).inserted_primary_key
         assert key is not None

@@ -6,11 +6,24 @@ time, presence, events, replay windows and dead letters.
 """
 
 import threading
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Engine, and_, delete, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from autocloud.adapters.sql.dialect import Dialect
@@ -63,6 +76,14 @@ _OPERATORS: dict[str, Any] = {
 }
 
 
+def _text(value: Value) -> str | None:
+    """JSON kept beside the number: for everything but numbers, and for booleans so that
+    history gives back True/False rather than 1.0/0.0."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return None
+    return _encode(value).decode()
+
+
 def numeric(value: Value) -> float | None:
     """The number stored for charts and filters; None for strings and arrays."""
     if isinstance(value, bool | int | float):
@@ -78,6 +99,11 @@ def _value_of(num: float | None, txt: str | None, raw_json: str | None = None) -
         decoded = _decode(txt)
         return tuple(decoded) if isinstance(decoded, list) else decoded
     return num
+
+
+def _by_path(row: Any) -> str:
+    path: str = row.path
+    return path
 
 
 class SqlTelemetry:
@@ -101,9 +127,7 @@ class SqlTelemetry:
     def _load_ids(self, missing: set[str]) -> None:
         insert = self._dialect.insert(signals)
         with self._lock, translated(), self._engine.begin() as conn:
-            conn.execute(
-                insert.on_conflict_do_nothing(), [{"path": p} for p in sorted(missing)]
-            )
+            conn.execute(insert.on_conflict_do_nothing(), [{"path": p} for p in sorted(missing)])
             for row in conn.execute(select(signals.c.id, signals.c.path)):
                 self._ids[row.path] = row.id
                 self._paths[row.id] = row.path
@@ -158,14 +182,13 @@ class SqlTelemetry:
         now = batch.received_ms
         history_rows = []
         for p in batch.history:
-            num = numeric(p.value)
             history_rows.append(
                 {
                     "vehicle_id": p.vehicle_id,
                     "signal_id": p.signal_id,
                     "ts": p.ts,
-                    "num": num,
-                    "txt": None if num is not None else _encode(p.value).decode(),
+                    "num": numeric(p.value),
+                    "txt": _text(p.value),
                 }
             )
         twin_rows = [
@@ -215,7 +238,12 @@ class SqlTelemetry:
             (
                 presence_upsert,
                 [
-                    {"vehicle_id": c.vehicle_id, "online": c.online, "since_ms": c.since_ms, "sid": c.sid}
+                    {
+                        "vehicle_id": c.vehicle_id,
+                        "online": c.online,
+                        "since_ms": c.since_ms,
+                        "sid": c.sid,
+                    }
                     for c in batch.presence
                 ],
             ),
@@ -235,7 +263,13 @@ class SqlTelemetry:
             (
                 window_upsert,
                 [
-                    {"vehicle_id": k[0], "sid": k[1], "top": w.top, "bits": w.to_bytes(), "updated_ms": now}
+                    {
+                        "vehicle_id": k[0],
+                        "sid": k[1],
+                        "top": w.top,
+                        "bits": w.to_bytes(),
+                        "updated_ms": now,
+                    }
                     for k, w in batch.windows.items()
                 ],
             ),
@@ -263,27 +297,28 @@ class SqlTelemetry:
                 select(signals.c.path, twin.c.value, twin.c.ts, twin.c.received_ms)
                 .join(signals, signals.c.id == twin.c.signal_id)
                 .where(twin.c.vehicle_id == vehicle.id)
-                .order_by(signals.c.path)
             ).all()
             wanted = conn.execute(
                 select(signals.c.path, desired.c.value, desired.c.set_ms, desired.c.set_by)
                 .join(signals, signals.c.id == desired.c.signal_id)
                 .where(desired.c.vehicle_id == vehicle.id)
-                .order_by(signals.c.path)
             ).all()
-            state = conn.execute(select(presence).where(presence.c.vehicle_id == vehicle.id)).first()
+            state = conn.execute(
+                select(presence).where(presence.c.vehicle_id == vehicle.id)
+            ).first()
         return Twin(
             vehicle=vehicle,
             online=bool(state.online) if state else False,
             online_since_ms=state.since_ms if state else None,
             sid=state.sid if state else None,
+            # Sorted here, by code point, so the order does not depend on the collation.
             reported=tuple(
                 TwinSignal(r.path, _value_of(None, None, r.value), r.ts, r.received_ms)
-                for r in reported
+                for r in sorted(reported, key=_by_path)
             ),
             desired=tuple(
                 DesiredSignal(r.path, _value_of(None, None, r.value), r.set_ms, r.set_by)
-                for r in wanted
+                for r in sorted(wanted, key=_by_path)
             ),
         )
 
@@ -357,6 +392,10 @@ class SqlTelemetry:
         ids = self._known_ids(paths)
         if not ids:
             return []
+        # Rows come in (ts, path) order, the order of the (ts, path) cursor. Paths are ranked
+        # here, by code point, so that neither the signal ids nor the collation decide.
+        ordered = sorted(ids)
+        rank = case({ids[p]: i for i, p in enumerate(ordered)}, value=history.c.signal_id)
         query = (
             select(history.c.signal_id, history.c.ts, history.c.num, history.c.txt)
             .where(
@@ -365,17 +404,19 @@ class SqlTelemetry:
                 history.c.ts >= since,
                 history.c.ts < until,
             )
-            .order_by(history.c.ts, history.c.signal_id)
+            .order_by(history.c.ts, rank)
             .limit(limit)
         )
         if after is not None:
             after_ts, after_path = after
-            after_id = ids.get(after_path, -1)
+            later = [ids[p] for p in ordered[bisect_right(ordered, after_path) :]]
+            same_instant = (
+                and_(history.c.ts == after_ts, history.c.signal_id.in_(later)) if later else None
+            )
             query = query.where(
-                or_(
-                    history.c.ts > after_ts,
-                    and_(history.c.ts == after_ts, history.c.signal_id > after_id),
-                )
+                history.c.ts > after_ts
+                if same_instant is None
+                else or_(history.c.ts > after_ts, same_instant)
             )
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
@@ -424,7 +465,7 @@ class SqlTelemetry:
         )
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [
+        found = [
             Bucket(
                 path=self._path(r.signal_id),
                 start=since + int(r.bucket) * bucket_ms,
@@ -436,22 +477,33 @@ class SqlTelemetry:
             )
             for r in rows
         ]
+        return sorted(found, key=lambda b: (b.path, b.start))
 
     def set_desired(self, vehicle_id: int, path: str, value: Value, now_ms: int, by: str) -> None:
         signal_id = self.signal_ids([path])[path]
         upsert = self._dialect.insert(desired).values(
-            vehicle_id=vehicle_id, signal_id=signal_id, value=_encode(value).decode(), set_ms=now_ms, set_by=by
+            vehicle_id=vehicle_id,
+            signal_id=signal_id,
+            value=_encode(value).decode(),
+            set_ms=now_ms,
+            set_by=by,
         )
         upsert = upsert.on_conflict_do_update(
             index_elements=[desired.c.vehicle_id, desired.c.signal_id],
-            set_={"value": upsert.excluded.value, "set_ms": upsert.excluded.set_ms, "set_by": upsert.excluded.set_by},
+            set_={
+                "value": upsert.excluded.value,
+                "set_ms": upsert.excluded.set_ms,
+                "set_by": upsert.excluded.set_by,
+            },
         )
         with translated(), self._engine.begin() as conn:
             conn.execute(upsert)
 
     def online_count(self) -> int:
         with translated(), self._engine.connect() as conn:
-            return int(conn.execute(select(func.count()).where(presence.c.online.is_(True))).scalar() or 0)
+            return int(
+                conn.execute(select(func.count()).where(presence.c.online.is_(True))).scalar() or 0
+            )
 
     def purge_history(self, before_ms: int) -> int:
         with translated(), self._engine.begin() as conn:
@@ -496,4 +548,9 @@ class SqlTelemetry:
 
     def purge_dead_letters(self, before_ms: int) -> int:
         with translated(), self._engine.begin() as conn:
-            return int(conn.execute(delete(dead_letters).where(dead_letters.c.received_ms < before_ms)).rowcount or 0)
+            return int(
+                conn.execute(
+                    delete(dead_letters).where(dead_letters.c.received_ms < before_ms)
+                ).rowcount
+                or 0
+            )

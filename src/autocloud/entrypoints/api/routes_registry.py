@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from autocloud.domain.access import Role
 from autocloud.domain.protocol import TOPIC_ROOT
+from autocloud.domain.vin import normalise_vin
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.schemas import (
     AttachOwnerIn,
@@ -37,8 +38,8 @@ def _provisioned(p: Plat, done: Provisioned) -> ProvisionedOut:
 
 
 @router.get("/brands", tags=["registry"])
-def list_brands(who: Who, p: Plat) -> PageOut[BrandOut]:
-    return PageOut(items=[BrandOut.of(b) for b in p.registry.brands(who)], next=None)
+def list_brands(who: Who, p: Plat, brand: str | None = None) -> PageOut[BrandOut]:
+    return PageOut(items=[BrandOut.of(b) for b in p.registry.brands(who, brand)], next=None)
 
 
 @router.post("/brands", status_code=status.HTTP_201_CREATED, tags=["registry"])
@@ -73,7 +74,8 @@ def get_vehicle(vin: str, who: Who, p: Plat) -> VehicleOut:
 @router.delete("/vehicles/{vin}", status_code=status.HTTP_204_NO_CONTENT, tags=["registry"])
 def delete_vehicle(vin: str, who: Who, p: Plat) -> Response:
     p.registry.remove_vehicle(who, vin)
-    p.ingest.pipeline.authorise.forget(vin)
+    # The ingest cache is keyed by the normalised VIN (the path may be lower-case).
+    p.ingest.pipeline.authorise.forget(normalise_vin(vin))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -107,8 +109,8 @@ def create_owner(body: OwnerIn, who: Who, p: Plat) -> OwnerOut:
 
 
 @router.get("/tokens", tags=["access"])
-def list_tokens(who: Who, p: Plat) -> PageOut[TokenOut]:
-    return PageOut(items=[TokenOut.of(t) for t in p.registry.tokens(who)], next=None)
+def list_tokens(who: Who, p: Plat, brand: str | None = None) -> PageOut[TokenOut]:
+    return PageOut(items=[TokenOut.of(t) for t in p.registry.tokens(who, brand)], next=None)
 
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["access"])

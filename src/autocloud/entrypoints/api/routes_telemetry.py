@@ -5,7 +5,7 @@ import io
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from autocloud.domain.timeparse import parse_span_ms, parse_time_ms
 from autocloud.entrypoints.api.deps import Plat, Who
@@ -59,6 +59,7 @@ def fleet(
 @router.get("/vehicles/{vin}/history", tags=["history"], response_model=HistoryOut)
 def history(
     vin: str,
+    request: Request,
     who: Who,
     p: Plat,
     signals: Annotated[list[str], Query(description="VSS paths; repeat or comma-separate.")],
@@ -83,7 +84,9 @@ def history(
     if format == "csv":
         response = _csv(["path", "ts", "value"], [_flat(x.model_dump()) for x in points])
         if nxt:
-            response.headers["Link"] = f'<?cursor={nxt}>; rel="next"'
+            # The whole query with the cursor replaced: a bare `?cursor=` would drop signals.
+            following = request.url.include_query_params(cursor=nxt)
+            response.headers["Link"] = f'<{following}>; rel="next"'
         return response
     return HistoryOut(vin=vin, since=start, until=end, bucket_ms=None, points=points, next=nxt)
 
@@ -107,20 +110,23 @@ def _csv(header: list[str], rows: list[dict[str, Any]]) -> Response:
 def dead_letters(
     who: Who,
     p: Plat,
+    brand: str | None = None,
     reason: str | None = None,
     vin: str | None = None,
     cursor: str | None = None,
     limit: LimitQ = 100,
 ) -> PageOut[DeadLetterOut]:
     """Refused messages and values, newest first, with reason and raw payload."""
-    page = p.telemetry.dead_letters(who, reason=reason, vin=vin, cursor=cursor, limit=limit)
+    page = p.telemetry.dead_letters(
+        who, reason=reason, vin=vin, cursor=cursor, limit=limit, brand=brand
+    )
     return PageOut(items=[DeadLetterOut.of(d) for d in page.items], next=page.next)
 
 
 @router.get("/dead-letters/summary", tags=["dead letters"])
-def dead_letter_summary(who: Who, p: Plat) -> dict[str, int]:
+def dead_letter_summary(who: Who, p: Plat, brand: str | None = None) -> dict[str, int]:
     """Count of dead letters per reason."""
-    return p.telemetry.dead_letter_counts(who)
+    return p.telemetry.dead_letter_counts(who, brand)
 
 
 @router.get("/signals", tags=["catalog"])

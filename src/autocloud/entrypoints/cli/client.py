@@ -57,7 +57,9 @@ class Api:
         return response
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+        return self.request(
+            "GET", path, params={k: v for k, v in params.items() if v is not None}
+        ).json()
 
     def post(self, path: str, body: Any) -> Any:
         return self.request("POST", path, json=body).json()

@@ -2,7 +2,7 @@
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -20,7 +20,8 @@ def twin(vin: str) -> None:
     v = t["vehicle"]
     state = "[green]online[/]" if t["online"] else "[red]offline[/]"
     console.print(
-        f"[bold]{v['vin']}[/]  {v['brand']} {v['model']}  {v['manufacturer'] or ''} {v['model_year'] or ''}"
+        f"[bold]{v['vin']}[/]  {v['brand']} {v['model']}  "
+        f"{v['manufacturer'] or ''} {v['model_year'] or ''}"
         f"  {state} since {when(t['online_since_ms'])}"
     )
     rows = [
@@ -41,10 +42,15 @@ def fleet(
     brand: Annotated[str | None, typer.Option()] = None,
     model: Annotated[str | None, typer.Option()] = None,
     online: Annotated[bool | None, typer.Option("--online/--offline")] = None,
-    where: Annotated[list[str] | None, typer.Option(help="e.g. 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current<20'")] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="e.g. 'Vehicle.Powertrain.TractionBattery.StateOfCharge.Current<20'"),
+    ] = None,
 ) -> None:
     """The fleet at a glance, filtered by brand, model, connection or a signal condition."""
-    items = list(Api().pages("/v1/fleet", brand=brand, model=model, online=online, where=where, limit=1000))
+    items = list(
+        Api().pages("/v1/fleet", brand=brand, model=model, online=online, where=where, limit=1000)
+    )
     soc = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
     rows = [
         (
@@ -59,7 +65,13 @@ def fleet(
         )
         for e in items
     ]
-    console.print(table(f"Fleet ({len(rows)})", ["VIN", "brand", "model", "on", "km/h", "SoC %", "position"], rows))
+    console.print(
+        table(
+            f"Fleet ({len(rows)})",
+            ["VIN", "brand", "model", "on", "km/h", "SoC %", "position"],
+            rows,
+        )
+    )
 
 
 def history(
@@ -82,7 +94,17 @@ def history(
         for path in signals:
             mine = [b for b in buckets if b["path"] == path]
             console.print(f"[bold]{path}[/]  {sparkline([b['avg'] for b in mine])}")
-            rows = [(when(b["start"]), b["count"], value(b["min"]), value(b["avg"]), value(b["max"]), value(b["last"])) for b in mine]
+            rows = [
+                (
+                    when(b["start"]),
+                    b["count"],
+                    value(b["min"]),
+                    value(b["avg"]),
+                    value(b["max"]),
+                    value(b["last"]),
+                )
+                for b in mine
+            ]
             console.print(table("", ["bucket", "n", "min", "avg", "max", "last"], rows))
         return
     points = _all_points(api, vin, params)
@@ -93,17 +115,26 @@ def history(
             console.print(f"[bold]{path}[/]: no data in range")
         elif numbers and not raw:
             console.print(
-                f"[bold]{path}[/]  {len(mine)} points, {when(mine[0]['ts'])} → {when(mine[-1]['ts'])}\n"
-                f"  {sparkline(numbers)}  min {min(numbers):.4g}  max {max(numbers):.4g}  last {numbers[-1]:.4g}"
+                f"[bold]{path}[/]  {len(mine)} points, "
+                f"{when(mine[0]['ts'])} → {when(mine[-1]['ts'])}\n  {sparkline(numbers)}  "
+                f"min {min(numbers):.4g}  max {max(numbers):.4g}  last {numbers[-1]:.4g}"
             )
         else:
-            console.print(table(path, ["time", "value"], [(when(p["ts"]), value(p["value"])) for p in mine]))
+            console.print(
+                table(path, ["time", "value"], [(when(p["ts"]), value(p["value"])) for p in mine])
+            )
 
 
-def _all_points(api: Api, vin: str, params: dict[str, object]) -> list[dict[str, object]]:
+def _all_points(api: Api, vin: str, params: dict[str, Any]) -> list[dict[str, object]]:
     points: list[dict[str, object]] = []
     cursor = None
-    with Progress(TextColumn("fetching history"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("fetching history"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task("history", total=None)
         while True:
             page = api.get(f"/v1/vehicles/{vin}/history", cursor=cursor, **params)
@@ -114,13 +145,26 @@ def _all_points(api: Api, vin: str, params: dict[str, object]) -> list[dict[str,
                 return points
 
 
-def _export(api: Api, vin: str, params: dict[str, object], target: Path) -> None:
+def _export(api: Api, vin: str, params: dict[str, Any], target: Path) -> None:
     cursor = None
     rows = 0
-    with target.open("w") as out, Progress(TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
+    with (
+        target.open("w") as out,
+        Progress(
+            TextColumn("exporting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+        ) as bar,
+    ):
         task = bar.add_task("export", total=None)
         while True:
-            response = api.request("GET", f"/v1/vehicles/{vin}/history", params={**{k: v for k, v in params.items() if v is not None}, "format": "csv", "cursor": cursor})
+            response = api.request(
+                "GET",
+                f"/v1/vehicles/{vin}/history",
+                params={
+                    **{k: v for k, v in params.items() if v is not None},
+                    "format": "csv",
+                    "cursor": cursor,
+                },
+            )
             lines = response.text.splitlines(keepends=True)
             out.writelines(lines if rows == 0 else lines[1:])
             rows += max(0, len(lines) - 1)
@@ -140,9 +184,18 @@ def dead_letters(
     """Refused vehicle messages: counts per reason, then the newest with their payloads."""
     api = Api()
     counts = api.get("/v1/dead-letters/summary")
-    console.print(table("Dead letters by reason", ["reason", "count"], sorted(counts.items(), key=lambda x: -x[1])))
+    console.print(
+        table(
+            "Dead letters by reason",
+            ["reason", "count"],
+            sorted(counts.items(), key=lambda x: -x[1]),
+        )
+    )
     items = api.get("/v1/dead-letters", reason=reason, vin=vin, limit=limit)["items"]
-    rows = [(when(d["received_ms"]), d["vin"] or "-", d["reason"], d["detail"][:80], d["payload"][:60]) for d in items]
+    rows = [
+        (when(d["received_ms"]), d["vin"] or "-", d["reason"], d["detail"][:80], d["payload"][:60])
+        for d in items
+    ]
     console.print(table("Newest", ["received", "VIN", "reason", "detail", "payload"], rows))
 
 

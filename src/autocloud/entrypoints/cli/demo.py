@@ -1,5 +1,6 @@
 """`autocloud demo`: provision two brands and drive scripted vehicles on the embedded platform."""
 
+import contextlib
 import threading
 
 from autocloud.bootstrap import SYSTEM, Platform
@@ -26,29 +27,35 @@ def run_demo(platform: Platform, api: str, count: int) -> None:
     host, port = platform.settings.mqtt_host_port
     vehicles: list[ScriptedVehicle] = []
     for brand_id, name, _wmi, _model, _ev in BRANDS:
-        try:
+        with contextlib.suppress(Conflict):  # a restarted demo finds its brands
             platform.registry.add_brand(SYSTEM, brand_id, name)
-        except Conflict:
-            pass
     for i in range(count):
         brand_id, _name, wmi, model, electric = BRANDS[i % len(BRANDS)]
         vin = demo_vin(wmi, i + 1)
-        if platform.registry._registry.vehicle(vin) is None:  # noqa: SLF001
+        if platform.registry._registry.vehicle(vin) is None:
             done = platform.registry.add_vehicle(SYSTEM, vin, brand_id, model)
         else:
             done = platform.registry.rotate_secret(SYSTEM, vin)
         vehicles.append(
-            ScriptedVehicle(vin, done.secret, electric, host, port, seed=i, bad_every=30 if i == 0 else 0)
+            ScriptedVehicle(
+                vin, done.secret, electric, host, port, seed=i, bad_every=30 if i == 0 else 0
+            )
         )
     first = vehicles[0]
-    console.print(f"\n[bold]Demo fleet:[/] {count} scripted vehicles of {len(BRANDS)} brands, 1 Hz each")
+    console.print(
+        f"\n[bold]Demo fleet:[/] {count} scripted vehicles of {len(BRANDS)} brands, 1 Hz each"
+    )
     console.print(f"  try:  autocloud twin {first.vin}")
     console.print(f"        autocloud history {first.vin} Vehicle.Speed --since 5m")
-    console.print(f"        curl -H \"Authorization: Bearer $(cat {platform.settings.data_dir}/admin-token)\" {api}/v1/fleet")
     console.print(
-        f"  one vehicle's own MQTT login:  mosquitto_pub -h {host} -p {port} -u {first.vin} -P {first.secret} "
-        f"-t vehicles/{first.vin}/telemetry -q 1 -m '{{\"v\":1,\"sid\":\"manual\",\"seq\":1,"
-        f"\"ts\":'$(date +%s%3N)',\"signals\":{{\"Vehicle.Speed\":42.0}}}}'"
+        f'        curl -H "Authorization: Bearer $(cat {platform.settings.data_dir}/admin-token)" '
+        f"{api}/v1/fleet"
+    )
+    console.print(
+        f"  one vehicle's own MQTT login:  mosquitto_pub -h {host} -p {port} "
+        f"-u {first.vin} -P {first.secret} "
+        f'-t vehicles/{first.vin}/telemetry -q 1 -m \'{{"v":1,"sid":"manual","seq":1,'
+        f'"ts":\'$(date +%s%3N)\',"signals":{{"Vehicle.Speed":42.0}}}}\''
     )
     console.print("  Ctrl-C stops the platform.\n")
     drive(vehicles, threading.Event())

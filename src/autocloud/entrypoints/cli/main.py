@@ -18,7 +18,9 @@ from autocloud.entrypoints.cli.render import console, err
 from autocloud.settings import Settings, load_settings
 
 app = typer.Typer(
-    help="Autocloud: an open automotive cloud.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="Autocloud: an open automotive cloud.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 app.add_typer(registry_cmds.brands, name="brands")
 app.add_typer(registry_cmds.vehicles, name="vehicles")
@@ -44,26 +46,40 @@ def _settings(config: Path | None, **flags: object) -> Settings:
     return load_settings(config, **flags)
 
 
-def serve(settings: Settings, *, on_ready: "typer.models.CommandFunctionType | None" = None) -> None:
+def serve(
+    settings: Settings, *, on_ready: "typer.models.CommandFunctionType | None" = None
+) -> None:
     """Start the platform and the API; block until SIGINT/SIGTERM, then stop cleanly."""
     from autocloud.bootstrap import build
     from autocloud.entrypoints.api.app import create_app
 
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("amqtt", "transitions", "alembic"):  # their INFO is per connection
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     platform = build(settings)
     new_token = platform.ensure_admin_token()
     platform.start()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(platform), host=settings.api_host, port=settings.api_port, log_level="warning")
+        uvicorn.Config(
+            create_app(platform),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="warning",
+        )
     )
     api = f"http://{settings.api_host}:{settings.api_port}"
-    console.print(f"[bold green]Autocloud is up[/] ({settings.broker_kind} broker, {platform.store.dialect.name})")
+    console.print(
+        f"[bold green]Autocloud is up[/] "
+        f"({settings.broker_kind} broker, {platform.store.dialect.name})"
+    )
     console.print(f"  API      {api}   docs {api}/docs   metrics {api}/metrics")
     console.print(f"  MQTT     {platform.mqtt_url}")
     if new_token:
-        console.print(f"  admin token (also in {settings.data_dir}/admin-token): [bold]{new_token}[/]")
+        console.print(
+            f"  admin token (also in {settings.data_dir}/admin-token): [bold]{new_token}[/]"
+        )
     if on_ready is not None:
         threading.Thread(target=on_ready, args=(platform, api), daemon=True).start()
     try:
@@ -80,12 +96,19 @@ def up(
     data_dir: DataOpt = None,
     api_port: Annotated[int | None, typer.Option()] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="embedded broker port")] = None,
-    vss_path: Annotated[Path | None, typer.Option(help="VSS release JSON: accept all its leaves")] = None,
+    vss_path: Annotated[
+        Path | None, typer.Option(help="VSS release JSON: accept all its leaves")
+    ] = None,
 ) -> None:
     """Run the platform: broker edge, ingest, API. Embedded defaults need nothing installed."""
     settings = _settings(
-        config, broker=broker, db=db, data_dir=data_dir, api_port=api_port,
-        embedded_broker_port=mqtt_port, vss_path=vss_path,
+        config,
+        broker=broker,
+        db=db,
+        data_dir=data_dir,
+        api_port=api_port,
+        embedded_broker_port=mqtt_port,
+        vss_path=vss_path,
     )
     serve(settings)
 
@@ -101,7 +124,13 @@ def demo(
     """Embedded platform plus two brands of scripted vehicles publishing telemetry."""
     from autocloud.entrypoints.cli.demo import run_demo
 
-    settings = _settings(None, data_dir=data_dir, api_port=api_port, embedded_broker_port=mqtt_port, vss_path=vss_path)
+    settings = _settings(
+        None,
+        data_dir=data_dir,
+        api_port=api_port,
+        embedded_broker_port=mqtt_port,
+        vss_path=vss_path,
+    )
     serve(settings, on_ready=lambda platform, api: run_demo(platform, api, vehicles))
 
 
@@ -119,7 +148,9 @@ def db_upgrade(config: ConfigOpt = None, db: DbOpt = None, data_dir: DataOpt = N
 def token_create(
     name: Annotated[str, typer.Option()],
     role: Annotated[str, typer.Option(help="viewer, operator or admin")] = "viewer",
-    brand: Annotated[str | None, typer.Option(help="tenant scope; omit for the whole group")] = None,
+    brand: Annotated[
+        str | None, typer.Option(help="tenant scope; omit for the whole group")
+    ] = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
     data_dir: DataOpt = None,
@@ -157,7 +188,9 @@ def mosquitto_config(
     """Write a Mosquitto config with the dynamic-security plugin that Autocloud manages."""
     from autocloud.adapters.mosquitto import write_mosquitto_config
 
-    conf = write_mosquitto_config(directory, port=port, admin_user=admin_user, admin_password=admin_password)
+    conf = write_mosquitto_config(
+        directory, port=port, admin_user=admin_user, admin_password=admin_password
+    )
     console.print(f"wrote {conf}; start it with: mosquitto -c {conf}")
     console.print(
         f"then: AUTOCLOUD_BROKER_ADMIN_PASSWORD=… autocloud up --broker mqtt://127.0.0.1:{port}"

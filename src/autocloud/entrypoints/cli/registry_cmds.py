@@ -22,7 +22,13 @@ def brand_add(brand_id: str, name: str) -> None:
 @brands.command("list")
 def brand_list() -> None:
     items = Api().get("/v1/brands")["items"]
-    console.print(table("Brands", ["id", "name", "created"], [(b["id"], b["name"], when(b["created_ms"])) for b in items]))
+    console.print(
+        table(
+            "Brands",
+            ["id", "name", "created"],
+            [(b["id"], b["name"], when(b["created_ms"])) for b in items],
+        )
+    )
 
 
 def _show_credential(done: dict[str, object]) -> None:
@@ -57,10 +63,19 @@ def vehicle_list(
     model: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     rows = [
-        (v["vin"], v["brand"], v["model"], v["manufacturer"] or "", v["model_year"] or "", when(v["created_ms"]))
+        (
+            v["vin"],
+            v["brand"],
+            v["model"],
+            v["manufacturer"] or "",
+            v["model_year"] or "",
+            when(v["created_ms"]),
+        )
         for v in Api().pages("/v1/vehicles", brand=brand, model=model, limit=1000)
     ]
-    console.print(table(f"Vehicles ({len(rows)})", ["VIN", "brand", "model", "maker", "year", "added"], rows))
+    console.print(
+        table(f"Vehicles ({len(rows)})", ["VIN", "brand", "model", "maker", "year", "added"], rows)
+    )
 
 
 @vehicles.command("rotate")
@@ -94,5 +109,7 @@ def owner_attach(vin: str, owner_id: int) -> None:
 
 @owners.command("list")
 def owner_list(brand: Annotated[str | None, typer.Option()] = None) -> None:
-    rows = [(o["id"], o["brand"], o["name"], o["email"]) for o in Api().pages("/v1/owners", brand=brand)]
+    rows = [
+        (o["id"], o["brand"], o["name"], o["email"]) for o in Api().pages("/v1/owners", brand=brand)
+    ]
     console.print(table("Owners", ["id", "brand", "name", "email"], rows))

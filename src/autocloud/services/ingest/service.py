@@ -138,7 +138,11 @@ class IngestService:
         while len(messages) < self._batch:
             remaining = deadline - time.monotonic()
             try:
-                messages.append(self._inbox.get(timeout=remaining) if remaining > 0 else self._inbox.get_nowait())
+                messages.append(
+                    self._inbox.get(timeout=remaining)
+                    if remaining > 0
+                    else self._inbox.get_nowait()
+                )
             except queue.Empty:
                 break
         return messages
@@ -198,9 +202,21 @@ def changes(batch: Batch) -> list[Change]:
         elif item.alive and isinstance(message, State):
             out.append(Change("presence", vin, brand, {"online": message.online}))
         elif item.alive and isinstance(message, Event):
-            out.append(Change("event", vin, brand, {"type": message.type, "ts": message.ts, "data": message.data}))
+            out.append(
+                Change(
+                    "event",
+                    vin,
+                    brand,
+                    {"type": message.type, "ts": message.ts, "data": message.data},
+                )
+            )
     for dead in batch.out.dead_letters:
         out.append(
-            Change("dead_letter", dead.vin or "", dead.brand or "", {"reason": dead.reason, "detail": dead.detail})
+            Change(
+                "dead_letter",
+                dead.vin or "",
+                dead.brand or "",
+                {"reason": dead.reason, "detail": dead.detail},
+            )
         )
     return out

@@ -104,7 +104,9 @@ class Envelope:
             size = len(item.inbound.payload)
             if size > self.max_payload_bytes:
                 batch.refuse(
-                    item, Reason.OVERSIZE, f"payload is {size} bytes, limit {self.max_payload_bytes}"
+                    item,
+                    Reason.OVERSIZE,
+                    f"payload is {size} bytes, limit {self.max_payload_bytes}",
                 )
 
 
@@ -229,12 +231,15 @@ class Dedupe:
             if verdict is Verdict.NEW:
                 batch.out.windows[key] = window
             elif verdict is Verdict.DUPLICATE:
-                batch.refuse(item, Reason.DUPLICATE, f"seq {item.message.seq} of sid {key[1]!r} seen before")
+                batch.refuse(
+                    item, Reason.DUPLICATE, f"seq {item.message.seq} of sid {key[1]!r} seen before"
+                )
             else:
                 batch.refuse(
                     item,
                     Reason.STALE_SEQ,
-                    f"seq {item.message.seq} is more than the replay window behind seq {window.top}",
+                    f"seq {item.message.seq} is more than the replay window "
+                    f"behind seq {window.top}",
                 )
 
     @staticmethod
@@ -280,7 +285,9 @@ def _event(batch: Batch, item: Item) -> None:
     message = item.message
     assert isinstance(message, Event) and item.vehicle is not None
     batch.out.events.append(
-        EventRecord(item.vehicle.id, message.ts, message.type, message.data, item.inbound.received_ms)
+        EventRecord(
+            item.vehicle.id, message.ts, message.type, message.data, item.inbound.received_ms
+        )
     )
 
 
@@ -298,4 +305,15 @@ def _nothing(batch: Batch, item: Item) -> None:
 
 _ROUTES: dict[type, Callable[[Batch, Item], None]] = {Event: _event, State: _state}
 
-__all__ = ["Authorise", "Batch", "Dedupe", "Envelope", "Item", "Record", "Stage", "Validate", "decode_stage", "msgspec"]
+__all__ = [
+    "Authorise",
+    "Batch",
+    "Dedupe",
+    "Envelope",
+    "Item",
+    "Record",
+    "Stage",
+    "Validate",
+    "decode_stage",
+    "msgspec",
+]

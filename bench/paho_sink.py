@@ -1,0 +1,44 @@
+"""Count messages through the platform's own MQTT link (`MqttLink`), doing nothing else.
+
+Run as `python -m bench.paho_sink HOST PORT USER PASSWORD COUNT TIMEOUT_S`; it prints
+`received last_arrival_epoch_s`. This is the ceiling of the platform's single consumer
+connection: paho's network thread, MQTT 5 shared subscription, manual QoS 1 acks, and no
+ingest work at all. The bench compares the platform's throughput with it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from autocloud.adapters.mqtt_link import MqttLink
+from autocloud.ports.link import Inbound
+
+
+def main(argv: list[str]) -> None:
+    host, port, user, password, count, timeout = argv
+    wanted = int(count)
+    received = 0
+    last = 0.0
+    done = threading.Event()
+    link = MqttLink(host, int(port), username=user, password=password, client_id=f"bench-sink-{user}")
+
+    def sink(message: Inbound) -> None:
+        nonlocal received, last
+        link.ack(message)
+        received += 1
+        if received >= wanted:
+            last = time.time()
+            done.set()
+
+    link.start(sink)
+    done.wait(float(timeout))
+    if not done.is_set():
+        last = time.time()
+    link.stop()
+    print(received, f"{last:.6f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
