@@ -6,6 +6,7 @@ Invalid combinations fail at start with a message that says what to change.
 """
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from pydantic_settings import (
 from autocloud.domain.errors import ConfigurationError
 
 BrokerKind = Literal["embedded", "mosquitto"]
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("autocloud_config_file", default=None)
 
 
 class Settings(BaseSettings):
@@ -113,22 +115,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = os.environ.get("AUTOCLOUD_CONFIG")
+        toml = _CONFIG_FILE.get()
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml)))
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 
 
 def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     """Build settings from flags, environment and TOML, or raise ConfigurationError."""
-    if config is not None:
-        if not config.is_file():
-            raise ConfigurationError(f"config file {config} does not exist")
-        os.environ["AUTOCLOUD_CONFIG"] = str(config)
-    elif (toml := os.environ.get("AUTOCLOUD_CONFIG")) and not Path(toml).is_file():
-        raise ConfigurationError(f"AUTOCLOUD_CONFIG names {toml}, which does not exist")
+    if config is None and (named := os.environ.get("AUTOCLOUD_CONFIG")):
+        config = Path(named)
+    if config is not None and not config.is_file():
+        raise ConfigurationError(f"config file {config} does not exist")
     given = {k: v for k, v in overrides.items() if v is not None}
+    token = _CONFIG_FILE.set(config)
     try:
         return Settings(**given)
     except ValidationError as exc:
@@ -136,3 +137,5 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None
+    finally:
+        _CONFIG_FILE.reset(token)

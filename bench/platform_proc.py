@@ -1,0 +1,265 @@
+"""The platform under test: its database, its provisioned fleet, and its process.
+
+The platform runs as a subprocess (`python -m autocloud.entrypoints.cli.main up`), exactly as
+an operator starts it, so its resident memory can be read alone from /proc. The bench reads
+its progress from `/metrics` (the same counters an operator would graph) and checks the final
+numbers in the database itself.
+
+Provisioning writes the `vehicles` rows straight into the database in bulk (COPY on
+PostgreSQL, executemany on SQLite): the registry API grants every vehicle a Mosquitto
+credential one dynsec command at a time, which at 10k-1M vehicles would dominate the run
+(see BENCHMARKS.md); the rows are the ones the registry writes (decoded VIN, secret digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from autocloud.bootstrap import SYSTEM, open_store
+from autocloud.domain.clock import SystemClock
+from autocloud.domain.vin import decode_vin
+from autocloud.services.registry import RegistryService
+from bench.broker import Broker, free_port, rss_kb
+from bench.fleet import vin_of
+
+FLEET_BRAND = "bench-fleet"
+PROBE_BRAND = "bench-probe"
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """One backend under test: its kind, the URL the platform gets, and how to reach it."""
+
+    kind: str  # "sqlite" or "postgres"
+    url: str
+
+    @classmethod
+    def fresh(cls, kind: str, work: Path, pg_name: str) -> Database:
+        """An empty database of `kind`: a new SQLite file, or a dropped and re-created PG db."""
+        if kind == "sqlite":
+            path = work / "platform" / "autocloud.db"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            for leftover in path.parent.glob("autocloud.db*"):
+                leftover.unlink()
+            return cls(kind, f"sqlite:///{path}")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", pg_name):
+            raise ValueError(f"unsafe PostgreSQL database name {pg_name!r}")
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{pg_name}"')
+        return cls(kind, f"postgresql://postgres@127.0.0.1:5432/{pg_name}")
+
+    def drop(self) -> None:
+        """Remove a PostgreSQL bench database (SQLite files go with the work directory)."""
+        if self.kind == "postgres":
+            name = self.url.rsplit("/", 1)[1]
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def count(self, sql: str) -> int:
+        """One integer from the database (the bench's ground truth, not the metrics)."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30) as conn:
+                return int(conn.execute(sql).fetchone()[0])
+        with psycopg.connect(self.url) as conn:
+            row = conn.execute(sql).fetchone()
+            return int(row[0]) if row else 0
+
+    def size_bytes(self) -> int:
+        """On-disk size of the database (SQLite files incl. WAL, or pg_database_size)."""
+        if self.kind == "sqlite":
+            folder = Path(self.url.removeprefix("sqlite:///")).parent
+            return sum(p.stat().st_size for p in folder.glob("autocloud.db*"))
+        name = self.url.rsplit("/", 1)[1]
+        return self.count(f"SELECT pg_database_size('{name}')")
+
+
+def migrate_and_add_brands(db: Database) -> None:
+    """Create the schema (as the platform does at start) and the two bench brands."""
+    settings_url = db.url
+    if settings_url.startswith("postgresql://"):
+        settings_url = "postgresql+psycopg://" + settings_url.removeprefix("postgresql://")
+    store = open_store(settings_url)
+    try:
+        registry = RegistryService(store.registry, _NoBroker(), SystemClock())
+        registry.add_brand(SYSTEM, FLEET_BRAND, "Bench fleet")
+        registry.add_brand(SYSTEM, PROBE_BRAND, "Bench latency probes")
+    finally:
+        store.close()
+
+
+class _NoBroker:
+    """VehicleAccess that refuses: brands need no broker, vehicles are bulk-inserted."""
+
+    def grant(self, vin: str, secret: str) -> None:
+        raise RuntimeError("the bench provisions vehicles in bulk")
+
+    def revoke(self, vin: str) -> None:
+        raise RuntimeError("the bench provisions vehicles in bulk")
+
+
+def provision(db: Database, first: int, count: int, probes_below: int) -> float:
+    """Insert vehicles `first..first+count-1` as the registry would; return seconds taken.
+
+    VINs below `probes_below` belong to the probe brand (the latency phase streams only
+    those), all others to the fleet brand. Every VIN shares WMI and model-year code, so one
+    decode gives manufacturer and model year for all. Written in chunks of 100k rows, so a
+    million vehicles never sit in memory at once.
+    """
+    decoded = decode_vin(vin_of(first))
+    now = time.time_ns() // 1_000_000
+    columns = "vin, brand_id, model, model_year, manufacturer, secret_digest, created_ms"
+    started = time.perf_counter()
+    for start in range(first, first + count, 100_000):
+        block = [
+            (
+                vin_of(i),
+                PROBE_BRAND if i < probes_below else FLEET_BRAND,
+                "Bench",
+                decoded.model_year,
+                decoded.manufacturer,
+                hashlib.sha256(f"bench-secret-{i}".encode()).hexdigest(),
+                now,
+            )
+            for i in range(start, min(start + 100_000, first + count))
+        ]
+        if db.kind == "sqlite":
+            with sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=60) as conn:
+                conn.executemany(
+                    f"INSERT INTO vehicles ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", block
+                )
+            conn.close()
+        else:
+            with (
+                psycopg.connect(db.url) as conn,
+                conn.cursor() as cur,
+                cur.copy(f"COPY vehicles ({columns}) FROM STDIN") as copy,
+            ):
+                for row in block:
+                    copy.write_row(row)
+    return time.perf_counter() - started
+
+
+_METRIC = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([-+0-9.eEinfNa]+)$")
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text format to {"name{labels}": value} (comments skipped)."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _METRIC.match(line)
+        if match:
+            found[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return found
+
+
+class PlatformProcess:
+    """`autocloud up` against the bench's broker and database, in a subprocess."""
+
+    def __init__(
+        self, broker: Broker, db: Database, work: Path, *, batch: int, wait_ms: int
+    ) -> None:
+        self.api_port = free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.data_dir = work / "platform"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "admin-token").unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "AUTOCLOUD_BROKER_ADMIN_USER": broker.admin_user,
+            "AUTOCLOUD_BROKER_ADMIN_PASSWORD": broker.admin_password,
+            "AUTOCLOUD_INGEST_BATCH": str(batch),
+            "AUTOCLOUD_INGEST_WAIT_MS": str(wait_ms),
+            "AUTOCLOUD_LOG_LEVEL": "warning",
+        }
+        env.pop("AUTOCLOUD_CONFIG", None)
+        self.log_path = work / f"platform-{db.kind}.log"
+        command = [
+            sys.executable, "-m", "autocloud.entrypoints.cli.main", "up",
+            "--broker", broker.url, "--db", db.url, "--data-dir", str(self.data_dir),
+            "--api-port", str(self.api_port),
+        ]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        self.http = httpx.Client(base_url=self.api, timeout=10)
+        self._wait_ready()
+        self.token = (self.data_dir / "admin-token").read_text().strip()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(
+                    f"the platform exited with {self._process.returncode}:\n"
+                    + self.log_path.read_text(errors="replace")[-3000:]
+                )
+            try:
+                if self.http.get("/healthz").status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the platform did not answer /healthz within {START_TIMEOUT_S:g} s")
+
+    def metrics(self) -> dict[str, float]:
+        return parse_metrics(self.http.get("/metrics").text)
+
+    def stored(self) -> tuple[int, int]:
+        """(signals stored, dead letters) so far, from /metrics."""
+        m = self.metrics()
+        dead = sum(v for k, v in m.items() if k.startswith("autocloud_dead_letters_total"))
+        return int(m.get("autocloud_signals_stored_total", 0)), int(dead)
+
+    def rss_kb(self) -> int | None:
+        return rss_kb(self.pid)
+
+    def hwm_kb(self) -> int | None:
+        return rss_kb(self.pid, "VmHWM")
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the platform process so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def stop(self) -> None:
+        self.http.close()
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+
+def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """Start `py-spy record` on the platform (raw collapsed stacks, all threads, idle off)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        return None
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
+         "--format", "raw", "--output", str(out), "--threads", "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
