@@ -4,9 +4,16 @@ import pytest
 
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import Conflict, NotFound
-from autocloud.domain.records import Brand, Owner, TokenInfo, Vehicle, VehicleRef, WriteBatch
+from autocloud.domain.records import (
+    Brand,
+    Owner,
+    PresenceChange,
+    TokenInfo,
+    Vehicle,
+    VehicleRef,
+    WriteBatch,
+)
 from autocloud.domain.replay import SeqWindow
-from autocloud.domain.records import PresenceChange
 from tests.contract.helpers import SOC, SPEED, T0, add_vehicle, make_vin, point, record
 
 # --- brands -----------------------------------------------------------------------------
@@ -216,6 +223,11 @@ def test_attach_is_idempotent_and_detach_removes(brands: SqlStore) -> None:
     found = reg.vehicle(vehicle.vin)
     assert found is not None and found.owners == (second.id,)
 
+    with pytest.raises(NotFound):
+        reg.attach_owner(vehicle.id + 100, first.id)
+    with pytest.raises(NotFound):
+        reg.attach_owner(vehicle.id, second.id + 100)
+
 
 # --- tokens -----------------------------------------------------------------------------
 
@@ -240,8 +252,6 @@ def test_tokens_add_find_list_and_revoke(brands: SqlStore) -> None:
     assert reg.tokens("vw") == [revoked]
     assert reg.token_by_digest("1" * 64) == group
 
-
-def test_token_of_unknown_brand_is_not_found(brands: SqlStore) -> None:
     with pytest.raises(NotFound):
-        brands.registry.add_token("x", "4" * 64, "viewer", "skoda", T0)
-    assert brands.registry.tokens(None) == []
+        reg.add_token("skoda-ops", "4" * 64, "viewer", "skoda", T0)
+    assert reg.tokens(None) == [group, revoked, seat]

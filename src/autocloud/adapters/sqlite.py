@@ -15,7 +15,6 @@ from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import ConfigurationError
 
-
 DIALECT = Dialect(name="sqlite", insert=insert)
 
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from autocloud.domain.errors import StoreUnavailable
 
@@ -13,6 +14,8 @@ def translated() -> Iterator[None]:
     """Re-raise connection and operational failures as StoreUnavailable."""
     try:
         yield
+    except PoolTimeout as exc:
+        raise StoreUnavailable(f"no free database connection: {exc}") from exc
     except OperationalError as exc:
         raise StoreUnavailable(f"database unavailable: {exc.orig}") from exc
     except DBAPIError as exc:

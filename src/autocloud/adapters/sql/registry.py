@@ -184,7 +184,10 @@ class SqlRegistry:
     def attach_owner(self, vehicle_id: int, owner_id: int) -> None:
         stmt = self._dialect.insert(vehicle_owners).values(vehicle_id=vehicle_id, owner_id=owner_id)
         with translated(), self._engine.begin() as conn:
-            conn.execute(stmt.on_conflict_do_nothing())
+            try:
+                conn.execute(stmt.on_conflict_do_nothing())
+            except IntegrityError:  # a foreign key: the vehicle or the owner is gone
+                raise NotFound(f"vehicle {vehicle_id} or owner {owner_id} not found") from None
 
     def detach_owner(self, vehicle_id: int, owner_id: int) -> None:
         with translated(), self._engine.begin() as conn:

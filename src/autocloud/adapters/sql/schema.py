@@ -127,7 +127,7 @@ history = Table(
     Column("signal_id", Integer, primary_key=True),
     Column("ts", BigInteger, primary_key=True),
     Column("num", Float),  # numbers and booleans, for downsampling
-    Column("txt", Text),  # JSON of anything else
+    Column("txt", Text),  # JSON of anything but numbers (booleans have both num and txt)
     sqlite_with_rowid=False,
 )
 

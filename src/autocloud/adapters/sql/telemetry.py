@@ -77,8 +77,10 @@ _OPERATORS: dict[str, Any] = {
 
 
 def _text(value: Value) -> str | None:
-    """JSON kept beside the number: for everything but numbers, and for booleans so that
-    history gives back True/False rather than 1.0/0.0."""
+    """The JSON stored in history's `txt`: None for numbers, which `num` holds exactly.
+
+    Booleans get both: `num` (0/1) for downsampling, `txt` so history returns True/False.
+    """
     if isinstance(value, int | float) and not isinstance(value, bool):
         return None
     return _encode(value).decode()
@@ -410,13 +412,11 @@ class SqlTelemetry:
         if after is not None:
             after_ts, after_path = after
             later = [ids[p] for p in ordered[bisect_right(ordered, after_path) :]]
-            same_instant = (
-                and_(history.c.ts == after_ts, history.c.signal_id.in_(later)) if later else None
-            )
             query = query.where(
-                history.c.ts > after_ts
-                if same_instant is None
-                else or_(history.c.ts > after_ts, same_instant)
+                or_(
+                    history.c.ts > after_ts,
+                    and_(history.c.ts == after_ts, history.c.signal_id.in_(later)),
+                )
             )
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
