@@ -235,21 +235,42 @@ def test_exhausted_connection_pool_is_store_unavailable(brands: SqlStore) -> Non
         busy.close()
 
 
-def test_redelivered_history_is_ignored(brands: SqlStore) -> None:
+def test_redelivered_history_is_idempotent(brands: SqlStore) -> None:
     tel = brands.telemetry
     vehicle = add_vehicle(brands, 1)
     rows = [point(brands, vehicle, SOC, T0 + i * 1000, 50.0 - i) for i in range(3)]
     tel.commit(WriteBatch(received_ms=T0, history=rows))
     tel.commit(WriteBatch(received_ms=T0 + 5000, history=rows))
-    # Same (vehicle, signal, ts) with another value: the first write stays.
+    # Same (vehicle, signal, ts) with another value: the later write wins, as in the twin.
     tel.commit(WriteBatch(received_ms=T0 + 6000, history=[point(brands, vehicle, SOC, T0, 1.0)]))
     got = tel.history(vehicle.id, [SOC], T0, T0 + 10_000, after=None, limit=100)
     assert got == [
-        HistoryRow(SOC, T0, 50.0),
+        HistoryRow(SOC, T0, 1.0),
         HistoryRow(SOC, T0 + 1000, 49.0),
         HistoryRow(SOC, T0 + 2000, 48.0),
     ]
     assert count(brands, history) == 3
+
+
+def test_one_batch_may_repeat_a_key(brands: SqlStore) -> None:
+    """Duplicates inside one batch (two samples at one instant, two state messages) commit."""
+    vehicle = add_vehicle(brands, 1)
+    brands.telemetry.commit(
+        WriteBatch(
+            received_ms=T0,
+            history=[
+                point(brands, vehicle, SOC, T0, 10.0),
+                point(brands, vehicle, SOC, T0, 11.0),
+            ],
+            presence=[
+                PresenceChange(vehicle.id, True, T0, "s1"),
+                PresenceChange(vehicle.id, False, T0 + 5, None),
+            ],
+        )
+    )
+    got = brands.telemetry.history(vehicle.id, [SOC], T0, T0 + 1, after=None, limit=10)
+    assert got == [HistoryRow(SOC, T0, 11.0)]
+    assert brands.telemetry.twin(vehicle).online is False
 
 
 def test_twin_only_moves_forward_in_time(brands: SqlStore) -> None:

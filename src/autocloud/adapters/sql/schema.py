@@ -50,6 +50,7 @@ vehicles = Table(
     Column("secret_digest", String(64), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_vehicles_brand", "brand_id", "id"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete
 )
 
 owners = Table(
@@ -61,6 +62,7 @@ owners = Table(
     Column("email", String(320), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("brand_id", "email", name="uq_owners_brand_email"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete
 )
 
 vehicle_owners = Table(
@@ -80,6 +82,7 @@ api_tokens = Table(
     Column("brand_id", String(64), ForeignKey("brands.id")),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
+    sqlite_autoincrement=True,  # ids are never reused after a delete
 )
 
 signals = Table(
@@ -141,6 +144,7 @@ events = Table(
     Column("data", Text, nullable=False),  # JSON
     Column("received_ms", BigInteger, nullable=False),
     Index("ix_events_vehicle_ts", "vehicle_id", "ts"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete
 )
 
 seq_windows = Table(
@@ -166,4 +170,5 @@ dead_letters = Table(
     Column("payload", LargeBinary, nullable=False),
     Index("ix_dead_letters_brand_id", "brand_id", "id"),
     Index("ix_dead_letters_received", "received_ms"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete
 )

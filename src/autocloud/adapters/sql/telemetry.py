@@ -86,6 +86,23 @@ def _text(value: Value) -> str | None:
     return _encode(value).decode()
 
 
+def _last_per_key(
+    rows: Iterable[dict[str, Any]], key: tuple[str, ...], newest: str | None = None
+) -> Iterable[dict[str, Any]]:
+    """One row per key: the one with the greatest `newest` field, else the last written.
+
+    An upsert may not touch a row twice in one statement (PostgreSQL), and a later write
+    wins as it would across batches.
+    """
+    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        k = tuple(row[f] for f in key)
+        held = latest.get(k)
+        if held is None or newest is None or row[newest] >= held[newest]:
+            latest[k] = row
+    return latest.values()
+
+
 def numeric(value: Value) -> float | None:
     """The number stored for charts and filters; None for strings and arrays."""
     if isinstance(value, bool | int | float):
@@ -182,17 +199,21 @@ class SqlTelemetry:
     def _statements(self, batch: WriteBatch) -> list[tuple[Any, list[dict[str, Any]]]]:
         ins = self._dialect.insert
         now = batch.received_ms
-        history_rows = []
-        for p in batch.history:
-            history_rows.append(
-                {
-                    "vehicle_id": p.vehicle_id,
-                    "signal_id": p.signal_id,
-                    "ts": p.ts,
-                    "num": numeric(p.value),
-                    "txt": _text(p.value),
-                }
+        history_rows = list(
+            _last_per_key(
+                (
+                    {
+                        "vehicle_id": p.vehicle_id,
+                        "signal_id": p.signal_id,
+                        "ts": p.ts,
+                        "num": numeric(p.value),
+                        "txt": _text(p.value),
+                    }
+                    for p in batch.history
+                ),
+                ("vehicle_id", "signal_id", "ts"),
             )
+        )
         twin_rows = [
             {
                 "vehicle_id": p.vehicle_id,
@@ -225,6 +246,11 @@ class SqlTelemetry:
             },
             where=presence_upsert.excluded.since_ms >= presence.c.since_ms,
         )
+        history_upsert = ins(history)
+        history_upsert = history_upsert.on_conflict_do_update(
+            index_elements=[history.c.vehicle_id, history.c.signal_id, history.c.ts],
+            set_={"num": history_upsert.excluded.num, "txt": history_upsert.excluded.txt},
+        )
         window_upsert = ins(seq_windows)
         window_upsert = window_upsert.on_conflict_do_update(
             index_elements=[seq_windows.c.vehicle_id, seq_windows.c.sid],
@@ -235,19 +261,25 @@ class SqlTelemetry:
             },
         )
         return [
-            (ins(history).on_conflict_do_nothing(), history_rows),
+            (history_upsert, history_rows),
             (twin_upsert, twin_rows),
             (
                 presence_upsert,
-                [
-                    {
-                        "vehicle_id": c.vehicle_id,
-                        "online": c.online,
-                        "since_ms": c.since_ms,
-                        "sid": c.sid,
-                    }
-                    for c in batch.presence
-                ],
+                list(
+                    _last_per_key(
+                        (
+                            {
+                                "vehicle_id": c.vehicle_id,
+                                "online": c.online,
+                                "since_ms": c.since_ms,
+                                "sid": c.sid,
+                            }
+                            for c in batch.presence
+                        ),
+                        ("vehicle_id",),
+                        newest="since_ms",
+                    )
+                ),
             ),
             (
                 events.insert(),

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dead_letters")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("dead_letters", schema=None) as batch_op:
         batch_op.create_index("ix_dead_letters_brand_id", ["brand_id", "id"], unique=False)
@@ -56,6 +57,7 @@ def upgrade() -> None:
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("received_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_vehicle_ts", ["vehicle_id", "ts"], unique=False)
@@ -121,6 +123,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("digest", name=op.f("uq_api_tokens_digest")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "owners",
@@ -134,6 +137,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_owners")),
         sa.UniqueConstraint("brand_id", "email", name="uq_owners_brand_email"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "vehicles",
@@ -150,6 +154,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_vehicles")),
         sa.UniqueConstraint("vin", name=op.f("uq_vehicles_vin")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("vehicles", schema=None) as batch_op:
         batch_op.create_index("ix_vehicles_brand", ["brand_id", "id"], unique=False)
