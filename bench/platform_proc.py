@@ -112,11 +112,12 @@ class _NoBroker:
         raise RuntimeError("the bench provisions vehicles in bulk")
 
 
-def provision(db: Database, first: int, count: int, probes_below: int) -> float:
+def provision(db: Database, first: int, count: int, probe_stride: int, fleet_vins: int) -> float:
     """Insert vehicles `first..first+count-1` as the registry would; return seconds taken.
 
-    VINs below `probes_below` belong to the probe brand (the latency phase streams only
-    those), all others to the fleet brand. Every VIN shares WMI and model-year code, so one
+    Every `probe_stride`-th VIN of the first `fleet_vins` belongs to the probe brand (the
+    latency phase streams only those; spread so that every publisher sends some), all others
+    to the fleet brand. Every VIN shares WMI and model-year code, so one
     decode gives manufacturer and model year for all. Written in chunks of 100k rows, so a
     million vehicles never sit in memory at once.
     """
@@ -128,7 +129,7 @@ def provision(db: Database, first: int, count: int, probes_below: int) -> float:
         block = [
             (
                 vin_of(i),
-                PROBE_BRAND if i < probes_below else FLEET_BRAND,
+                PROBE_BRAND if i < fleet_vins and i % probe_stride == 0 else FLEET_BRAND,
                 "Bench",
                 decoded.model_year,
                 decoded.manufacturer,
