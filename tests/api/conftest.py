@@ -125,7 +125,9 @@ def _tenant(platform: Platform, brand: str, name: str, vin: str, model: str, own
     email = f"{owner.lower()}@{brand}.example"
     found = registry.add_owner(SYSTEM, brand, owner, email)
     registry.attach_owner(SYSTEM, vin, found.id)
-    tenant = Tenant(brand, name, provisioned.vehicle.vin, model, provisioned.secret, found.id, owner, email)
+    tenant = Tenant(
+        brand, name, provisioned.vehicle.vin, model, provisioned.secret, found.id, owner, email
+    )
     for role in ROLES:
         info, token = registry.issue_token(f"{brand}-{role}", Role.parse(role), brand)
         tenant.tokens[role] = token

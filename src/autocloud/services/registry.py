@@ -93,7 +93,13 @@ class RegistryService:
         return found
 
     def vehicles(
-        self, who: Principal, *, brand: str | None, model: str | None, cursor: str | None, limit: int
+        self,
+        who: Principal,
+        *,
+        brand: str | None,
+        model: str | None,
+        cursor: str | None,
+        limit: int,
     ) -> Page:
         items = self._registry.vehicles(
             who.scope(brand), model=model, after=parse_cursor(cursor), limit=limit
@@ -146,7 +152,9 @@ class RegistryService:
         vehicle = self.vehicle(who, vin)
         owner = self._owner(who, owner_id)
         if owner.brand != vehicle.brand:
-            raise InvalidInput(f"owner {owner_id} belongs to brand {owner.brand!r}, not {vehicle.brand!r}")
+            raise InvalidInput(
+                f"owner {owner_id} belongs to brand {owner.brand!r}, not {vehicle.brand!r}"
+            )
         self._registry.attach_owner(vehicle.id, owner.id)
         return self.vehicle(who, vin)
 

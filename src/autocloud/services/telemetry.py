@@ -9,6 +9,7 @@ from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock
 from autocloud.domain.errors import InvalidInput, UnknownSignal
 from autocloud.domain.records import Bucket, DeadLetter, HistoryRow, Page, Twin, Value, Vehicle
+from autocloud.domain.vin import normalise_vin
 from autocloud.ports.stores import DeadLetterStore, SignalCondition, TelemetryReader
 from autocloud.services.registry import MAX_ID, RegistryService, cursor_of, parse_cursor
 
@@ -165,7 +166,7 @@ class TelemetryService:
         items = self._dead.dead_letters(
             who.scope(brand),
             reason=reason,
-            vin=vin.strip().upper() if vin else vin,
+            vin=normalise_vin(vin) if vin else None,
             after=parse_cursor(cursor),
             limit=limit,
         )

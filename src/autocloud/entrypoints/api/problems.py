@@ -60,16 +60,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
-        ]
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in errors)
         return problem(422, "invalid-input", "Invalid input", detail, errors=errors)
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
-        return problem(exc.status_code, "http", str(exc.detail), str(exc.detail), headers=exc.headers)
+        return problem(
+            exc.status_code, "http", str(exc.detail), str(exc.detail), headers=exc.headers
+        )
 
     @app.exception_handler(ValueError)
     async def _value(request: Request, exc: ValueError) -> JSONResponse:
@@ -79,4 +79,6 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # A bug, not a user error: answer in problem+json too, but reveal nothing internal
         # (the traceback goes to the server log).
-        return problem(500, "internal", "Internal error", "an unexpected error occurred; see the server log")
+        return problem(
+            500, "internal", "Internal error", "an unexpected error occurred; see the server log"
+        )

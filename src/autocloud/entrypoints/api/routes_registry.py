@@ -32,7 +32,11 @@ LimitQ = Annotated[int, Query(ge=1, le=1000)]
 def _provisioned(p: Plat, done: Provisioned) -> ProvisionedOut:
     vin = done.vehicle.vin
     credential = CredentialOut(
-        mqtt_url=p.mqtt_url, username=vin, password=done.secret, client_id=vin, topic_root=f"{TOPIC_ROOT}/{vin}/"
+        mqtt_url=p.mqtt_url,
+        username=vin,
+        password=done.secret,
+        client_id=vin,
+        topic_root=f"{TOPIC_ROOT}/{vin}/",
     )
     return ProvisionedOut(vehicle=VehicleOut.of(done.vehicle), credential=credential)
 

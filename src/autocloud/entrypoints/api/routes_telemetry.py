@@ -8,6 +8,7 @@ import msgspec
 from fastapi import APIRouter, Query, Request, Response
 
 from autocloud.domain.timeparse import parse_span_ms, parse_time_ms
+from autocloud.domain.vin import normalise_vin
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.schemas import (
     BucketOut,
@@ -45,7 +46,10 @@ def fleet(
     online: bool | None = None,
     where: Annotated[
         list[str] | None,
-        Query(description="Signal condition, e.g. Vehicle.Powertrain.TractionBattery.StateOfCharge.Current<20"),
+        Query(
+            description="Signal condition, e.g. "
+            "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current<20"
+        ),
     ] = None,
     cursor: str | None = None,
     limit: LimitQ = 100,
@@ -70,14 +74,20 @@ def history(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Any:
+    vin = normalise_vin(vin)
     now = p.clock.now_ms()
     start, end = parse_time_ms(since, now), parse_time_ms(until, now)
     paths = [s.strip() for chunk in signals for s in chunk.split(",") if s.strip()]
     if bucket is not None:
         bucket_ms = parse_span_ms(bucket)
-        buckets = [BucketOut.of(b) for b in p.telemetry.buckets(who, vin, paths, start, end, bucket_ms)]
+        buckets = [
+            BucketOut.of(b) for b in p.telemetry.buckets(who, vin, paths, start, end, bucket_ms)
+        ]
         if format == "csv":
-            return _csv(["path", "start", "count", "min", "avg", "max", "last"], [b.model_dump() for b in buckets])
+            return _csv(
+                ["path", "start", "count", "min", "avg", "max", "last"],
+                [b.model_dump() for b in buckets],
+            )
         return HistoryOut(vin=vin, since=start, until=end, bucket_ms=bucket_ms, buckets=buckets)
     rows, nxt = p.telemetry.history(who, vin, paths, start, end, cursor=cursor, limit=limit)
     points = [HistoryPointOut.of(r) for r in rows]
@@ -86,7 +96,7 @@ def history(
         if nxt:
             # The whole query with the cursor replaced: a bare `?cursor=` would drop signals.
             following = request.url.include_query_params(cursor=nxt)
-            response.headers["Link"] = f'<{following}>; rel="next"'
+            response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
         return response
     return HistoryOut(vin=vin, since=start, until=end, bucket_ms=None, points=points, next=nxt)
 
