@@ -69,6 +69,7 @@ class Pipeline:
             started = time.perf_counter()
             stage(batch)
             self._timers[name].observe(time.perf_counter() - started)
+        self.authorise.attribute(batch)
         return batch
 
 

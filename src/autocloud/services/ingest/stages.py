@@ -154,6 +154,21 @@ class Authorise:
     def forget(self, vin: str) -> None:
         self.cache.pop(vin, None)
 
+    def attribute(self, batch: Batch) -> None:
+        """Give dead letters refused before this stage their vehicle's brand.
+
+        The broker lets only a vehicle (or the platform) publish under its VIN, so a malformed
+        message on a registered vehicle's topic belongs to that vehicle's tenant.
+        """
+        orphans = [d for d in batch.out.dead_letters if d.brand is None and d.vin]
+        missing = {d.vin for d in orphans if d.vin not in self.cache}
+        if missing:
+            self.cache.update(self.store.refs(v for v in missing if v is not None))
+        for dead in orphans:
+            ref = self.cache.get(dead.vin) if dead.vin else None
+            if ref is not None:
+                dead.brand = ref.brand
+
 
 @dataclass(slots=True)
 class Validate:
