@@ -27,6 +27,7 @@ from tests.api.conftest import (
     na_vin,
     raw,
     state,
+    telemetry,
 )
 
 PROBLEM_JSON = "application/problem+json"
@@ -910,3 +911,16 @@ def test_smoke(
     finally:
         env.client.close()
         env.platform.stop()
+
+
+def test_integer_signals_come_back_as_integers(env: Env) -> None:
+    """History stores numbers as floats; an integer VSS signal is served as an integer."""
+    odometer = "Vehicle.TraveledDistance"
+    env.ingest(telemetry(env.alpha.vin, 1, NOW - 1000, {odometer: 42_000, SPEED: 12.5}))
+    points = env.client.get(
+        f"/v1/vehicles/{env.alpha.vin}/history",
+        params={"signals": f"{odometer},{SPEED}", "since": str(NOW - 5000), "until": str(NOW)},
+        headers=env.g,
+    ).json()["points"]
+    assert {p["path"]: p["value"] for p in points} == {odometer: 42_000, SPEED: 12.5}
+    assert isinstance(next(p["value"] for p in points if p["path"] == odometer), int)

@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from autocloud.domain.access import Principal, Role
-from autocloud.domain.catalog import Catalog
+from autocloud.domain.catalog import Catalog, Datatype
 from autocloud.domain.clock import Clock
 from autocloud.domain.errors import InvalidInput, UnknownSignal
 from autocloud.domain.records import Bucket, DeadLetter, HistoryRow, Page, Twin, Value, Vehicle
@@ -16,6 +16,10 @@ from autocloud.services.registry import MAX_ID, RegistryService, cursor_of, pars
 _CONDITION = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*(<=|>=|!=|<|>|=)\s*(.+?)\s*$")
 MAX_RAW_ROWS = 100_000
 MAX_BUCKETS = 10_000
+INTEGER_TYPES = frozenset(
+    {Datatype.UINT8, Datatype.INT8, Datatype.UINT16, Datatype.INT16}
+    | {Datatype.UINT32, Datatype.INT32, Datatype.UINT64, Datatype.INT64}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,14 @@ class TelemetryService:
             vehicle.id, self._paths(paths), since, until, after=after, limit=page
         )
         nxt = f"{rows[-1].ts}:{rows[-1].path}" if len(rows) == page else None
-        return rows, nxt
+        return [self._typed(r) for r in rows], nxt
+
+    def _typed(self, row: HistoryRow) -> HistoryRow:
+        """History stores numbers as floats; integer signals come back as integers."""
+        spec = self._catalog.spec(row.path)
+        if spec is not None and spec.datatype in INTEGER_TYPES and isinstance(row.value, float):
+            return HistoryRow(row.path, row.ts, int(row.value))
+        return row
 
     def buckets(
         self, who: Principal, vin: str, paths: Sequence[str], since: int, until: int, bucket_ms: int
