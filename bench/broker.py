@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -38,7 +39,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def mosquitto_binary() -> str:
     """The broker binary; /usr/sbin is often off PATH."""
-    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+    for candidate in (
+        shutil.which("mosquitto"),
+        "/usr/sbin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise SystemExit("mosquitto not found: apt-get install mosquitto mosquitto-clients")
@@ -62,8 +67,17 @@ class Broker:
     def ctrl(self, *args: str) -> None:
         """Run one `mosquitto_ctrl dynsec` command as the dynsec admin; fail loudly."""
         command = [
-            "mosquitto_ctrl", "-h", self.host, "-p", str(self.port),
-            "-u", self.admin_user, "-P", self.admin_password, "dynsec", *args,
+            "mosquitto_ctrl",
+            "-h",
+            self.host,
+            "-p",
+            str(self.port),
+            "-u",
+            self.admin_user,
+            "-P",
+            self.admin_password,
+            "dynsec",
+            *args,
         ]
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
         if done.returncode != 0 or "rror" in done.stdout:
@@ -183,35 +197,72 @@ def raw_baseline(
     user = f"{RAW_USER}-{subscriber}-{publishers}"
     password = broker.add_client(
         user,
-        [("publishClientSend", "bench/#"), ("subscribePattern", "bench/#"),
-         ("publishClientReceive", "bench/#"), ("publishClientSend", "vehicles/#"),
-         ("subscribePattern", "$share/+/vehicles/#"), ("publishClientReceive", "vehicles/#")],
+        [
+            ("publishClientSend", "bench/#"),
+            ("subscribePattern", "bench/#"),
+            ("publishClientReceive", "bench/#"),
+            ("publishClientSend", "vehicles/#"),
+            ("subscribePattern", "$share/+/vehicles/#"),
+            ("publishClientReceive", "vehicles/#"),
+        ],
     )
     total = messages * publishers
     auth = ["-h", broker.host, "-p", str(broker.port), "-u", user, "-P", password]
     repo = Path(__file__).resolve().parent.parent
     if subscriber == "mosquitto_sub":
         topic = RAW_TOPIC
-        sub_cmd = ["mosquitto_sub", *auth, "-q", "1", "-t", topic, "-C", str(total),
-                   "-W", str(int(timeout_s)), "-N", "-F", "."]
+        sub_cmd = [
+            "mosquitto_sub",
+            *auth,
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-C",
+            str(total),
+            "-W",
+            str(int(timeout_s)),
+            "-N",
+            "-F",
+            ".",
+        ]
     else:
         topic = "vehicles/WVWZZZ1KZNW000000/telemetry"
-        sub_cmd = [sys.executable, "-m", "bench.paho_sink", broker.host, str(broker.port), user,
-                   password, str(total), str(timeout_s)]
+        sub_cmd = [
+            sys.executable,
+            "-m",
+            "bench.paho_sink",
+            broker.host,
+            str(broker.port),
+            user,
+            password,
+            str(total),
+            str(timeout_s),
+        ]
     sub = subprocess.Popen(sub_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=repo)
     time.sleep(1.5)  # let it connect and subscribe (QoS 1 without a session misses earlier ones)
     started_wall = time.time()
     started = time.perf_counter()
-    pubs = []
-    for _ in range(publishers):
-        with lines.open("rb") as stdin:
-            pubs.append(subprocess.Popen(
-                ["mosquitto_pub", *auth, "-q", "1", "-t", topic, "-l", "-M", "1000"],
-                stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            ))
+    # stdin stays open until the subscriber has everything: at EOF mosquitto_pub 2.0.11
+    # disconnects with most of its queue unsent (a file on stdin delivered ~1/3 here).
+    pubs = [
+        subprocess.Popen(
+            ["mosquitto_pub", *auth, "-q", "1", "-t", topic, "-l", "-M", "1000"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(publishers)
+    ]
+    feeders = [threading.Thread(target=_feed, args=(lines, pub), daemon=True) for pub in pubs]
+    for feeder in feeders:
+        feeder.start()
     out, _ = sub.communicate(timeout=timeout_s + 15)
     elapsed = time.perf_counter() - started
     for pub in pubs:
+        with suppress(OSError):
+            assert pub.stdin is not None
+            pub.stdin.close()
         pub.wait(timeout=30)
     if subscriber == "mosquitto_sub":
         received = len(out)
@@ -219,3 +270,11 @@ def raw_baseline(
         count, last = out.split()
         received, elapsed = int(count), float(last) - started_wall
     return RawResult(subscriber, publishers, total, received, payload_bytes, elapsed)
+
+
+def _feed(lines: Path, pub: subprocess.Popen[bytes]) -> None:
+    """Copy the payload lines into a publisher's stdin without closing it."""
+    assert pub.stdin is not None
+    with suppress(OSError, ValueError), lines.open("rb") as source:
+        shutil.copyfileobj(source, pub.stdin)
+        pub.stdin.flush()

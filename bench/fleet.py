@@ -91,7 +91,9 @@ def check_signals_valid(count: int) -> None:
             for path, make in SIGNALS[:count]:
                 result = catalog.check(path, make(i, k))
                 if result.rejection is not None:
-                    raise ValueError(f"bench signal {path}={make(i, k)!r} is invalid: {result.detail}")
+                    raise ValueError(
+                        f"bench signal {path}={make(i, k)!r} is invalid: {result.detail}"
+                    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,10 @@ def publish(job: PublishJob) -> PublishResult:
         CallbackAPIVersion.VERSION2, client_id=job.client_id, protocol=mqtt.MQTTv311
     )
     client.username_pw_set(job.gateway.username, job.gateway.password)
-    client.max_inflight_messages_set(min(job.window, 65535))
+    # 0 = no paho limit: paho then skips `_update_inflight`, which scans every outgoing
+    # message on each PUBACK (O(window) per message; 3.6 of 5.3 s in a 20k-message profile).
+    # The publish loop keeps at most `job.window` messages unacknowledged itself.
+    client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
     client.on_publish = acks.on_publish
     connected = threading.Event()

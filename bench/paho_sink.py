@@ -22,7 +22,9 @@ def main(argv: list[str]) -> None:
     received = 0
     last = 0.0
     done = threading.Event()
-    link = MqttLink(host, int(port), username=user, password=password, client_id=f"bench-sink-{user}")
+    link = MqttLink(
+        host, int(port), username=user, password=password, client_id=f"bench-sink-{user}"
+    )
 
     def sink(message: Inbound) -> None:
         nonlocal received, last

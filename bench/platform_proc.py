@@ -21,6 +21,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,8 +74,8 @@ class Database:
     def count(self, sql: str) -> int:
         """One integer from the database (the bench's ground truth, not the metrics)."""
         if self.kind == "sqlite":
-            with sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30) as conn:
-                return int(conn.execute(sql).fetchone()[0])
+            with closing(sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30)) as lite:
+                return int(lite.execute(sql).fetchone()[0])
         with psycopg.connect(self.url) as conn:
             row = conn.execute(sql).fetchone()
             return int(row[0]) if row else 0
@@ -139,15 +140,16 @@ def provision(db: Database, first: int, count: int, probe_stride: int, fleet_vin
             for i in range(start, min(start + 100_000, first + count))
         ]
         if db.kind == "sqlite":
-            with sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=60) as conn:
-                conn.executemany(
+            lite = sqlite3.connect(db.url.removeprefix("sqlite:///"), timeout=60)
+            with lite:  # one transaction
+                lite.executemany(
                     f"INSERT INTO vehicles ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)", block
                 )
-            conn.close()
+            lite.close()
         else:
             with (
-                psycopg.connect(db.url) as conn,
-                conn.cursor() as cur,
+                psycopg.connect(db.url) as pg,
+                pg.cursor() as cur,
                 cur.copy(f"COPY vehicles ({columns}) FROM STDIN") as copy,
             ):
                 for row in block:
@@ -190,13 +192,25 @@ class PlatformProcess:
         env.pop("AUTOCLOUD_CONFIG", None)
         self.log_path = work / f"platform-{db.kind}.log"
         command = [
-            sys.executable, "-m", "autocloud.entrypoints.cli.main", "up",
-            "--broker", broker.url, "--db", db.url, "--data-dir", str(self.data_dir),
-            "--api-port", str(self.api_port),
+            sys.executable,
+            "-m",
+            "autocloud.entrypoints.cli.main",
+            "up",
+            "--broker",
+            broker.url,
+            "--db",
+            db.url,
+            "--data-dir",
+            str(self.data_dir),
+            "--api-port",
+            str(self.api_port),
         ]
         with self.log_path.open("wb") as log:
             self._process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 cwd=Path(__file__).resolve().parent.parent,
             )
         self.http = httpx.Client(base_url=self.api, timeout=10)
@@ -260,7 +274,22 @@ def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | No
     if not Path(spy).exists():
         return None
     return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200",
-         "--format", "raw", "--output", str(out), "--threads", "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--threads",
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )

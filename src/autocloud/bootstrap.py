@@ -15,6 +15,7 @@ from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock, SystemClock
+from autocloud.domain.protocol import Topic
 from autocloud.domain.secrets import new_secret
 from autocloud.ports.link import VehicleAccess
 from autocloud.services.fanout import Hub
@@ -92,8 +93,12 @@ class Platform:
         host, port = self.settings.mqtt_host_port
         from autocloud.adapters.mqtt_link import MqttLink
 
-        if self.settings.broker_kind == "embedded":
+        embedded = self.settings.broker_kind == "embedded"
+        if ingest:
+            self.ingest.start()
+        if embedded:
             from autocloud.adapters.amqtt_broker import EmbeddedAccess, EmbeddedBroker
+            from autocloud.adapters.amqtt_link import EmbeddedLink
 
             broker = EmbeddedBroker(
                 host=host,
@@ -102,21 +107,26 @@ class Platform:
                 platform_user=self.settings.platform_user,
                 platform_password=self.platform_password,
             )
+            if ingest:  # before the broker listens: no vehicle connects untapped
+                self.ingest.attach(EmbeddedLink(broker))
             broker.start()
             self._stops.append(broker.stop)
             assert isinstance(self.access, _LateAccess)
             self.access.target = EmbeddedAccess(broker)
             port = broker.port
         if ingest:
-            link = MqttLink(
-                host,
-                port,
-                username=self.settings.platform_user,
-                password=self.platform_password,
-                client_id=f"autocloud-ingest-{self.settings.consumer_id}",
-                mqtt5=self.settings.broker_kind != "embedded",
+            self.ingest.attach(
+                MqttLink(
+                    host,
+                    port,
+                    username=self.settings.platform_user,
+                    password=self.platform_password,
+                    client_id=f"autocloud-ingest-{self.settings.consumer_id}",
+                    mqtt5=not embedded,
+                    # Embedded: telemetry and events come through the EmbeddedLink tap.
+                    topics=(Topic.STATE,) if embedded else tuple(Topic),
+                )
             )
-            self.ingest.start(link)
             self._stops.append(self.ingest.stop)
         self._start_retention()
 

@@ -242,6 +242,23 @@ def test_platform_receives_a_vehicles_qos1_telemetry(
     )
 
 
+def test_messages_acknowledged_before_a_disconnect_still_reach_the_platform(
+    broker: EmbeddedBroker, platform: Peer, peers: PeerFactory
+) -> None:
+    """amqtt PUBACKs on queueing; a burst then DISCONNECT must not lose the queued rest."""
+    vehicle = peers(broker, VIN_A, SECRET_A).connect_ok()
+    sent = [str(seq).encode() for seq in range(300)]
+
+    infos = [vehicle.client.publish(f"vehicles/{VIN_A}/telemetry", p, qos=1) for p in sent]
+    for info in infos:
+        info.wait_for_publish(timeout=WAIT_S)
+        assert info.is_published()
+    vehicle.close()
+
+    received = [platform.next_message().payload for _ in sent]
+    assert sorted(received) == sorted(sent)
+
+
 def test_a_vehicles_publish_on_another_vins_topic_is_not_delivered(
     broker: EmbeddedBroker, platform: Peer, peers: PeerFactory
 ) -> None:

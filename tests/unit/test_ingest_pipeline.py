@@ -39,13 +39,13 @@ def env() -> Iterator[tuple[IngestService, MemoryTelemetry, RecordingLink]]:
     )
     service = IngestService(store, pipeline, Hub(), metrics, FixedClock(NOW))
     link = RecordingLink()
-    service._link = link  # acknowledge without a broker
+    service.attach(link)  # a link that acknowledges without a broker
     yield service, store, link
 
 
 def msg(vin: str, body: Any, kind: str = "telemetry") -> Inbound:
     payload = body if isinstance(body, bytes) else msgspec.json.encode(body)
-    return Inbound(f"vehicles/{vin}/{kind}", payload, NOW)
+    return Inbound(f"vehicles/{vin}/{kind}", payload, NOW, token=(0, None))  # from link 0
 
 
 def tele(
@@ -82,7 +82,7 @@ def test_every_bad_input_is_dead_lettered_and_acknowledged(env: Any) -> None:
         msg(A, tele(7, {"Vehicle.Speed": 1}, vin=B)),
         msg("WVWZZZ1JZXW999999", tele(1, {"Vehicle.Speed": 1})),
         msg(A, b"x" * 5000),
-        Inbound("vehicles/oops", b"{}", NOW),
+        Inbound("vehicles/oops", b"{}", NOW, token=(0, None)),
         msg(A, {"v": 1, "sid": "s1", "seq": 8, "ts": NOW, "type": "party"}, kind="events"),
     ]
     batch = service.handle(messages)
@@ -145,6 +145,7 @@ def test_duplicates_are_refused_across_batches_and_restarts(env: Any) -> None:
         metrics,
         FixedClock(NOW),
     )
+    fresh.attach(RecordingLink())
     assert reasons(fresh.handle([msg(A, tele(1, {"Vehicle.Speed": 1}))])) == ["duplicate"]
 
 

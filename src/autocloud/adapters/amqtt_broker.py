@@ -31,10 +31,18 @@ amqtt 0.12 behaviour that this module relies on or corrects (read from its sourc
   `_GuardedBroker` replays only for the session's own subscriptions.
 - The will message is published without any PUBLISH check, so a vehicle's will topic is checked
   at CONNECT: a will outside the vehicle's own tree refuses the connection.
-- MQTT 5 is not supported by amqtt 0.12 (it accepts protocol level 4 only and answers a v5
-  CONNECT with "unacceptable protocol version"); vehicles and the platform must speak MQTT
-  3.1.1 to the embedded broker. Mosquitto (single-node tier) speaks both.
-- Throughput is modest (a few thousand QoS 1 msg/s, DESIGN.md §7): fine for the embedded tier.
+- amqtt PUBACKs a QoS 1 message when it queues it and dropped the still-queued ones when the
+  client disconnected (a burst of 300 then DISCONNECT lost a dozen); `_GuardedBroker` routes
+  them before ending the session.
+- A connection that sends no complete CONNECT is closed after `connect_timeout_s` (amqtt would
+  hold it forever, and on Python 3.12 that also stalled the broker's shutdown).
+- MQTT 5 is not supported by amqtt 0.12: it serves protocol level 4 only, and in practice it
+  misreads a paho v5 CONNECT (the properties) and waits for more bytes, so a v5 client gets no
+  CONNACK and is closed after `connect_timeout_s`. Vehicles and the platform must speak MQTT
+  3.1.1 to the embedded broker (MessagePack content types need MQTT 5: Mosquitto tier only).
+- Throughput is modest: measured here, one paho QoS 1 publisher reaches the platform's
+  subscriber at roughly 1-2k msg/s end to end (PUBACKs at ~3k msg/s, the rest queues in the
+  broker); fine for the embedded tier, not for fleets (use Mosquitto).
 """
 
 import asyncio
@@ -243,6 +251,7 @@ class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         super().__init__(config, plugin_namespace=plugin_namespace)
         self._connect_timeout_s = connect_timeout_s
         self._awaiting_connect: set[Any] = set()  # writers of connections not past CONNECT yet
+        self.tap: Any = None  # amqtt_link.IngestTap: holds vehicles' PUBACKs until ingest commits
 
     async def shutdown(self) -> None:
         """Close connections still waiting for their CONNECT, then shut down as amqtt does.
@@ -326,6 +335,8 @@ class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         if client_session.keep_alive > 0 and isinstance(delay, int):
             client_session.keep_alive += delay
         client_session.attributes[_PRE_AUTHENTICATED] = True
+        if self.tap is not None:
+            self.tap.attach(handler, client_session)
         return handler, client_session
 
     async def _authenticate(self, session: Session, listener: Any) -> bool:
@@ -333,6 +344,25 @@ class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         if session.attributes.pop(_PRE_AUTHENTICATED, False):
             return True
         return bool(await super()._authenticate(session, listener))
+
+    async def _handle_disconnect(
+        self, client_session: Session, handler: Any, disconnect_waiter: Any
+    ) -> None:
+        """Pass on the messages already acknowledged to the client, then end its session.
+
+        amqtt sends the QoS 1 PUBACK when it queues an incoming message, and routes the queue
+        one message at a time; when the client disconnects, whatever is still queued used to be
+        dropped, so a vehicle that published a burst and went to sleep lost messages it had been
+        told were delivered. At most one message (the one amqtt was about to route) may reach
+        subscribers after the drained ones; the platform orders by `seq` anyway.
+        """
+        pending = client_session.delivered_message_queue
+        while not pending.empty():
+            delivered = asyncio.get_running_loop().create_future()
+            delivered.set_result(pending.get_nowait())
+            if not await self._handle_message_delivery(client_session, handler, delivered):
+                break  # a protocol violation: amqtt would close the connection here too
+        await super()._handle_disconnect(client_session, handler, disconnect_waiter)
 
     async def _publish_retained_messages_for_subscription(
         self, subscription: tuple[str, int], session: Session
@@ -346,8 +376,9 @@ class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         """Disconnect and forget every session of `username`; return how many there were.
 
         Uses amqtt's own per-session cleanup (the one `shutdown` uses): the handler stops, the
-        socket closes, subscriptions and queued messages are deleted. The client's will, if it
-        set one, is published as for any abnormal disconnect.
+        socket closes, subscriptions and queued messages are deleted (including, possibly,
+        messages the client published that amqtt acknowledged but had not routed yet). The
+        client's will, if it set one, is published as for any abnormal disconnect.
         """
         client_ids = [cid for cid, (s, _h) in self._sessions.items() if s.username == username]
         for client_id in client_ids:
@@ -418,6 +449,7 @@ class EmbeddedBroker:
         self._namespace = f"autocloud.embedded_broker.{uuid.uuid4().hex}"
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._tap: Any = None
         self._stopping: asyncio.Event | None = None
         self._broker: _GuardedBroker | None = None
         self._startup_error: BaseException | None = None
@@ -501,6 +533,35 @@ class EmbeddedBroker:
             raise RuntimeError("EmbeddedBroker.disconnect() must not be called from its thread")
         future = asyncio.run_coroutine_threadsafe(broker.drop_sessions_of(username), loop)
         return future.result(timeout_s)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The broker's event loop (valid while it runs)."""
+        if self._loop is None:
+            raise ConfigurationError("the embedded broker is not running; call start() first")
+        return self._loop
+
+    def install_tap(self, tap: Any) -> None:
+        """Hand vehicles' ingest messages to `tap` (see amqtt_link); None removes it.
+
+        Applies to connections made from then on: install it before `start()`.
+        """
+        self._tap = tap
+        if self._broker is not None:
+            self._broker.tap = tap
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish at QoS 1 as the broker itself (cloud to vehicle)."""
+        loop, broker = self._loop, self._broker
+        if loop is None or broker is None:
+            raise ConfigurationError("the embedded broker is not running; call start() first")
+
+        async def send() -> None:
+            if retain:
+                await broker.retain_message(None, topic, payload, 1)
+            await broker.internal_message_broadcast(topic, payload, 1)
+
+        asyncio.run_coroutine_threadsafe(send(), loop).result(timeout=10)
 
     def __enter__(self) -> Self:
         self.start()
@@ -588,6 +649,7 @@ class EmbeddedBroker:
             plugin_namespace=self._namespace,
             connect_timeout_s=self._connect_timeout_s,
         )
+        broker.tap = self._tap
         await broker.start()
         if self._port == 0:
             self._port = broker._servers["default"].instance.sockets[0].getsockname()[1]

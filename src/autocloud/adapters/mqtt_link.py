@@ -10,7 +10,7 @@ MQTT 3.1.1 only.
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -27,9 +27,9 @@ SHARE_GROUP = "autocloud"
 RECEIVE_MAXIMUM = 65535
 
 
-def subscriptions(shared: bool) -> list[tuple[str, int]]:
-    """Topic filters of every vehicle-to-cloud sub-topic."""
-    filters = [f"{TOPIC_ROOT}/+/{t.value}" for t in Topic]
+def subscriptions(shared: bool, topics: Iterable[Topic] = tuple(Topic)) -> list[tuple[str, int]]:
+    """Topic filters of the given vehicle-to-cloud sub-topics (all by default)."""
+    filters = [f"{TOPIC_ROOT}/+/{t.value}" for t in topics]
     if shared:
         filters = [f"$share/{SHARE_GROUP}/{f}" for f in filters]
     return [(f, 1) for f in filters]
@@ -47,10 +47,12 @@ class MqttLink:
         password: str,
         client_id: str = "autocloud-ingest-0",
         mqtt5: bool = True,
+        topics: Iterable[Topic] = tuple(Topic),
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._host, self._port = host, port
         self._mqtt5 = mqtt5
+        self._topics = tuple(topics)
         self._timeout = connect_timeout_s
         protocol = mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311
         self._client = mqtt.Client(
@@ -122,7 +124,7 @@ class MqttLink:
             self._refused = str(reason)
             log.error("broker refused the platform: %s", reason)
             return
-        client.subscribe(subscriptions(shared=self._mqtt5))
+        client.subscribe(subscriptions(self._mqtt5, self._topics))
         self._connected.set()
 
     def _on_disconnect(

@@ -23,9 +23,15 @@ def principal(
 ) -> Principal:
     if credentials is None:
         # Browsers' EventSource cannot set headers: the live stream also takes ?access_token=.
-        token = request.query_params.get("access_token") if request.url.path.endswith("/stream") else None
+        token = (
+            request.query_params.get("access_token")
+            if request.url.path.endswith("/stream")
+            else None
+        )
         if not token:
-            raise Unauthorized("send 'Authorization: Bearer <token>'; create one with autocloud tokens create")
+            raise Unauthorized(
+                "send 'Authorization: Bearer <token>'; create one with autocloud tokens create"
+            )
     else:
         token = credentials.credentials
     return platform(request).registry.authenticate(token)

@@ -1,7 +1,7 @@
 """Request and response bodies of the operator API (they shape /openapi.json)."""
 
 import base64
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -20,9 +20,11 @@ from autocloud.services.telemetry import FleetEntry
 T = TypeVar("T")
 
 
-class PageOut(BaseModel, Generic[T]):
+class PageOut[T](BaseModel):
     items: list[T]
-    next: str | None = Field(None, description="Pass as `cursor` for the next page; null at the end.")
+    next: str | None = Field(
+        None, description="Pass as `cursor` for the next page; null at the end."
+    )
 
 
 class BrandIn(BaseModel):
@@ -122,7 +124,12 @@ class TokenOut(BaseModel):
     @classmethod
     def of(cls, t: TokenInfo) -> "TokenOut":
         return cls(
-            id=t.id, name=t.name, role=t.role, brand=t.brand, created_ms=t.created_ms, revoked_ms=t.revoked_ms
+            id=t.id,
+            name=t.name,
+            role=t.role,
+            brand=t.brand,
+            created_ms=t.created_ms,
+            revoked_ms=t.revoked_ms,
         )
 
 
@@ -153,9 +160,15 @@ class TwinOut(BaseModel):
 
     @classmethod
     def of(cls, t: Twin) -> "TwinOut":
-        reported = {s.path: SignalOut(value=s.value, ts=s.ts, received_ms=s.received_ms) for s in t.reported}
-        desired = {d.path: DesiredOut(value=d.value, set_ms=d.set_ms, set_by=d.set_by) for d in t.desired}
-        pending = [p for p, d in desired.items() if p not in reported or reported[p].value != d.value]
+        reported = {
+            s.path: SignalOut(value=s.value, ts=s.ts, received_ms=s.received_ms) for s in t.reported
+        }
+        desired = {
+            d.path: DesiredOut(value=d.value, set_ms=d.set_ms, set_by=d.set_by) for d in t.desired
+        }
+        pending = [
+            p for p, d in desired.items() if p not in reported or reported[p].value != d.value
+        ]
         return cls(
             vehicle=VehicleOut.of(t.vehicle),
             online=t.online,
@@ -177,7 +190,9 @@ class FleetEntryOut(BaseModel):
     @classmethod
     def of(cls, e: FleetEntry) -> "FleetEntryOut":
         v = e.vehicle
-        return cls(vin=v.vin, brand=v.brand, model=v.model, online=e.online, signals=dict(e.signals))
+        return cls(
+            vin=v.vin, brand=v.brand, model=v.model, online=e.online, signals=dict(e.signals)
+        )
 
 
 class HistoryPointOut(BaseModel):
@@ -201,7 +216,9 @@ class BucketOut(BaseModel):
 
     @classmethod
     def of(cls, b: Bucket) -> "BucketOut":
-        return cls(path=b.path, start=b.start, count=b.count, min=b.min, avg=b.avg, max=b.max, last=b.last)
+        return cls(
+            path=b.path, start=b.start, count=b.count, min=b.min, avg=b.avg, max=b.max, last=b.last
+        )
 
 
 class HistoryOut(BaseModel):

@@ -8,6 +8,7 @@ the process dies, the broker redelivers, and (vin, sid, seq) dedupe plus idempot
 history writes make the redelivery harmless.
 """
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -97,30 +98,48 @@ class IngestService:
         self._wait_s = wait_ms / 1000
         self._retry_s = retry_s
         self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
-        self._link: VehicleLink | None = None
+        self._links: list[VehicleLink] = []
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
         self.processed = 0
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self, link: VehicleLink) -> None:
-        self._link = link
+    def start(self, *links: VehicleLink) -> None:
+        """Start the worker, then attach `links` (more can be attached later)."""
         self._running.set()
         self._thread = threading.Thread(target=self._loop, name="ingest", daemon=True)
         self._thread.start()
-        link.start(self.submit)
+        for link in links:
+            self.attach(link)
+
+    def attach(self, link: VehicleLink) -> None:
+        """Receive from `link`; its messages are acknowledged through it after commit."""
+        index = len(self._links)
+        self._links.append(link)
+
+        def sink(message: Inbound) -> None:
+            message.token = (index, message.token)
+            self._inbox.put(message)
+
+        link.start(sink)
 
     def stop(self) -> None:
         """Stop receiving, finish the batch in hand, and leave the rest to the broker."""
-        if self._link is not None:
-            self._link.stop()
+        for link in reversed(self._links):
+            link.stop()
         self._running.clear()
         if self._thread is not None:
             self._thread.join(timeout=30)
 
     def submit(self, message: Inbound) -> None:
-        """The link's sink: called on the link's thread for every delivered message."""
+        """Queue a message that no link will acknowledge (tests, replay)."""
+        message.token = (None, message.token)
         self._inbox.put(message)
+
+    def _ack(self, message: Inbound) -> None:
+        index, token = message.token if isinstance(message.token, tuple) else (None, None)
+        if index is not None:
+            self._links[index].ack(dataclasses.replace(message, token=token))
 
     # --- work ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -165,9 +184,8 @@ class IngestService:
         self._store.commit(batch.out)
         self.pipeline.dedupe.committed(batch.out)
         self._metrics.stage_seconds.labels("commit").observe(time.perf_counter() - started)
-        if self._link is not None:
-            for message in messages:
-                self._link.ack(message)
+        for message in messages:
+            self._ack(message)
         self._account(batch)
         self._hub.publish(changes(batch))
         self.processed += len(messages)

@@ -1,0 +1,454 @@
+"""The measured phases of the ingest benchmark, each against a running platform.
+
+- `throughput`: a fixed number of messages, published as fast as the broker takes them (or
+  at a set pace); the clock runs from the first publish to the moment `/metrics` says the
+  last signal is stored; then the database is checked for zero loss.
+- `latency`: a paced load (half the sustained rate) for a fixed time while the live stream
+  is followed; publish-to-twin latency per message of the probe VINs.
+- `memory`: more vehicles are registered and each sends one message, until the platform
+  holds N twins; then its resident memory is read.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.broker import Broker
+from bench.fleet import Gateway, PublishJob, PublishResult, publisher_main
+from bench.latency import LatencyProbe, percentile
+from bench.platform_proc import PROBE_BRAND, Database, PlatformProcess, profile, provision
+
+POLL_S = 0.25  # a /metrics scrape cost the platform ~3 ms of CPU (py-spy)
+STALL_S = 60.0  # no stored progress for this long ends a phase as failed
+
+
+@dataclass
+class Machine:
+    """CPU time of the machine and of the two server processes, to say who used the cores."""
+
+    platform: PlatformProcess
+    broker: Broker
+
+    def sample(self) -> dict[str, float]:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        ticks = [int(x) for x in fields]
+        hz = 100.0
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / hz
+        return {
+            "machine_busy_s": busy,
+            "platform_cpu_s": self.platform.cpu_seconds(),
+            "broker_cpu_s": _proc_cpu(self.broker.pid),
+        }
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: round(after[k] - before[k], 2) for k in before}
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def run_publishers(
+    gateway: Gateway,
+    vins: range,
+    publishers: int,
+    *,
+    rounds: int,
+    seq_start: int,
+    signals: int,
+    rate: float = 0.0,
+    duration_s: float | None = None,
+    tag: str,
+) -> tuple[list[multiprocessing.process.BaseProcess], Any, float]:
+    """Start `publishers` processes, each with a contiguous slice of `vins`; they all begin
+    sending at the returned wall-clock time (after they connected)."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    start_at = time.time() + 3.0
+    per = -(-len(vins) // publishers)
+    processes: list[multiprocessing.process.BaseProcess] = []
+    for p in range(publishers):
+        first = vins.start + p * per
+        count = min(per, vins.stop - first)
+        if count <= 0:
+            continue
+        job = PublishJob(
+            gateway=gateway,
+            client_id=f"bench-{tag}-{p}",
+            first=first,
+            count=count,
+            rounds=rounds,
+            seq_start=seq_start,
+            signals=signals,
+            rate=rate * count / len(vins),
+            duration_s=duration_s,
+            start_at=start_at,
+        )
+        process = ctx.Process(target=publisher_main, args=(job, results), name=job.client_id)
+        process.start()
+        processes.append(process)
+    return processes, results, start_at
+
+
+def collect(
+    processes: list[multiprocessing.process.BaseProcess], results: Any
+) -> list[PublishResult]:
+    """The publishers' reports (raises if one failed)."""
+    out: list[PublishResult] = [results.get(timeout=600) for _ in processes]
+    for process in processes:
+        process.join(timeout=30)
+    failed = [r for r in out if r.error]
+    if failed:
+        raise RuntimeError(f"publisher failed: {failed[0].client_id}: {failed[0].error}")
+    return out
+
+
+@dataclass
+class Progress:
+    """Stored-signal counts over time, from /metrics."""
+
+    points: list[tuple[float, int]] = field(default_factory=list)
+    reached_at: float | None = None
+    dead_letters: int = 0
+
+
+def wait_stored(
+    platform: PlatformProcess,
+    target: int | Callable[[], int | None],
+    *,
+    base: int,
+    timeout_s: float,
+) -> Progress:
+    """Poll `/metrics` until `target` more signals than `base` are stored, or nothing moved
+    for STALL_S, or `timeout_s` passed. `target` may be a function that returns None while
+    the total is not known yet (paced phases: known once the publishers reported)."""
+    progress = Progress()
+    started = last_move = time.time()
+    last = -1
+    while True:
+        now = time.time()
+        stored, dead = platform.stored()
+        progress.dead_letters = dead
+        if not progress.points or stored - base != progress.points[-1][1]:
+            progress.points.append((now, stored - base))
+        if stored != last:
+            last, last_move = stored, now
+        wanted = target() if callable(target) else target
+        if wanted is not None and stored - base >= wanted:
+            progress.reached_at = now
+            return progress
+        if now - last_move > STALL_S or now - started > timeout_s:
+            return progress
+        time.sleep(POLL_S)
+
+
+def stage_seconds(metrics: dict[str, float]) -> dict[str, float]:
+    """Sum of seconds each ingest stage (and the commit) took, from the platform's histogram."""
+    prefix = 'autocloud_ingest_stage_seconds_sum{stage="'
+    return {k[len(prefix) : -2]: v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def histogram_quantiles(
+    before: dict[str, float], after: dict[str, float], name: str, qs: tuple[float, ...]
+) -> dict[str, float | None]:
+    """Upper bucket bounds of the q-quantiles of a platform histogram between two scrapes."""
+    prefix = name + '_bucket{le="'
+    buckets = sorted(
+        (float(k[len(prefix) : -2]), after[k] - before.get(k, 0.0))
+        for k in after
+        if k.startswith(prefix)
+    )
+    total = buckets[-1][1] if buckets else 0.0
+    out: dict[str, float | None] = {}
+    for q in qs:
+        bound = next((le for le, n in buckets if total and n >= q * total), None)
+        out[f"p{round(q * 100)}_le_s"] = bound
+    count = after.get(name + "_count", 0.0) - before.get(name + "_count", 0.0)
+    total_s = after.get(name + "_sum", 0.0) - before.get(name + "_sum", 0.0)
+    out["mean"] = round(total_s / count, 4) if count else None
+    return out
+
+
+def _steady_rate(points: list[tuple[float, int]], target: int) -> float | None:
+    """Signals/s between 10 % and 90 % of the target: the drain rate without ramp and tail."""
+    lo = next((p for p in points if p[1] >= 0.1 * target), None)
+    hi = next((p for p in points if p[1] >= 0.9 * target), None)
+    if lo is None or hi is None or hi[0] <= lo[0]:
+        return None
+    return (hi[1] - lo[1]) / (hi[0] - lo[0])
+
+
+def throughput(
+    platform: PlatformProcess,
+    broker: Broker,
+    db: Database,
+    gateway: Gateway,
+    *,
+    vins: int,
+    messages: int,
+    signals: int,
+    publishers: int,
+    rate: float,
+    profile_to: Path | None,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """Sustained throughput with zero loss; see the module docstring."""
+    rounds = max(1, messages // vins)
+    expected = rounds * vins * signals
+    base, dead_before = platform.stored()
+    machine = Machine(platform, broker)
+    metrics_before = platform.metrics()
+    processes, results, start_at = run_publishers(
+        gateway,
+        range(vins),
+        publishers,
+        rounds=rounds,
+        seq_start=1,
+        signals=signals,
+        rate=rate,
+        tag="tp",
+    )
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu_before = machine.sample()
+    spy = profile(platform.pid, min(30.0, timeout_s), profile_to) if profile_to else None
+    progress = wait_stored(platform, expected, base=base, timeout_s=timeout_s)
+    cpu = Machine.delta(cpu_before, machine.sample())
+    sent = collect(processes, results)
+    if spy is not None:
+        spy.wait(timeout=120)
+    stages = {
+        k: round(v - stage_seconds(metrics_before).get(k, 0.0), 3)
+        for k, v in stage_seconds(platform.metrics()).items()
+    }
+    first = min(r.first_send for r in sent)
+    last_ack = max(r.last_ack for r in sent)
+    total_sent = sum(r.sent for r in sent)
+    end = progress.reached_at
+    seconds = (end - first) if end else None
+    history_rows = db.count("SELECT count(*) FROM history")
+    dead_rows = db.count("SELECT count(*) FROM dead_letters")
+    return {
+        "messages_sent": total_sent,
+        "messages_acked_by_broker": sum(r.acked for r in sent),
+        "signals_per_message": signals,
+        "distinct_vins": vins,
+        "signals_expected": expected,
+        "signals_stored_metric": progress.points[-1][1] if progress.points else 0,
+        "history_rows_in_db": history_rows,
+        "dead_letters": progress.dead_letters - dead_before,
+        "dead_letter_rows_in_db": dead_rows,
+        "zero_loss": bool(end) and history_rows >= expected and dead_rows == 0,
+        "publish_seconds": round(last_ack - first, 3),
+        "publish_msg_per_s": round(total_sent / (last_ack - first), 1),
+        "seconds_first_publish_to_last_stored": round(seconds, 3) if seconds else None,
+        "signals_per_s": round(expected / seconds, 1) if seconds else None,
+        "msg_per_s": round(total_sent / seconds, 1) if seconds else None,
+        "steady_signals_per_s_10_90": _round(_steady_rate(progress.points, expected)),
+        "cpu_seconds": cpu,
+        "stage_seconds": stages,
+        "progress": [
+            (round(t - first, 2), n)
+            for t, n in progress.points[:: max(1, len(progress.points) // 200)]
+        ],
+        "profile": str(profile_to) if spy is not None else None,
+        "seq_next": rounds + 1,
+    }
+
+
+def paced(
+    platform: PlatformProcess,
+    gateway: Gateway,
+    *,
+    vins: int,
+    signals: int,
+    publishers: int,
+    rate: float,
+    duration_s: float,
+    seq_start: int,
+    probe: bool,
+) -> dict[str, Any]:
+    """A paced load of `rate` messages/s for `duration_s`.
+
+    Says whether the platform kept up (how far stored signals trailed the sent ones when
+    publishing stopped, and how long it took to drain) and, with `probe`, the
+    publish-to-twin latency of the probe VINs from the live stream, next to the platform's
+    own view (broker delivery to commit, `autocloud_ingest_lag_seconds`).
+    """
+    latency_probe = LatencyProbe(platform.api, platform.token, PROBE_BRAND) if probe else None
+    if latency_probe is not None:
+        latency_probe.start()
+        latency_probe.recording = True
+    base, dead_before = platform.stored()
+    metrics_before = platform.metrics()
+    processes, results, start_at = run_publishers(
+        gateway,
+        range(vins),
+        publishers,
+        rounds=0,
+        seq_start=seq_start,
+        signals=signals,
+        rate=rate,
+        duration_s=duration_s,
+        tag=f"paced{round(rate)}",
+    )
+    done: list[PublishResult] = []
+
+    def total() -> int | None:
+        """Signals sent, once every publisher has reported (None before)."""
+        if not done and all(not p.is_alive() for p in processes):
+            done.extend(collect(processes, results))
+        return sum(r.sent for r in done) * signals if done else None
+
+    progress = wait_stored(platform, total, base=base, timeout_s=duration_s + 300)
+    if latency_probe is not None:
+        time.sleep(1.0)  # the last stream events
+        latency_probe.recording = False
+        latency_probe.stop()
+    if not done:
+        done.extend(collect(processes, results))
+    metrics_after = platform.metrics()
+    sent = sum(r.sent for r in done)
+    stored = progress.points[-1][1] if progress.points else 0
+    first = min(r.first_send for r in done)
+    last = max(r.last_send for r in done)
+    out: dict[str, Any] = {
+        "offered_msg_per_s": round(rate, 1),
+        "achieved_msg_per_s": round(sent / (last - first), 1) if last > first else None,
+        "achieved_signals_per_s": round(sent * signals / (last - first), 1)
+        if last > first
+        else None,
+        "duration_s": duration_s,
+        "messages_sent": sent,
+        "signals_stored": stored,
+        "zero_loss": stored == sent * signals and progress.dead_letters == dead_before,
+        "signals_behind_when_publishing_stopped": sent * signals - _stored_at(progress, last),
+        "drain_s_after_last_publish": (
+            round(progress.reached_at - max(r.last_ack for r in done), 2)
+            if progress.reached_at
+            else None
+        ),
+        "platform_ingest_lag": histogram_quantiles(
+            metrics_before, metrics_after, "autocloud_ingest_lag_seconds", (0.5, 0.99)
+        ),
+        "platform_batch_messages": histogram_quantiles(
+            metrics_before, metrics_after, "autocloud_ingest_batch_messages", (0.5,)
+        ),
+        "seq_next": seq_start + max(r.rounds_done for r in done) + 1,
+        "start_at": start_at,
+    }
+    if latency_probe is not None:
+        samples = latency_probe.samples
+        out |= {
+            "samples": len(samples),
+            "p50_ms": _round(percentile(samples, 0.50)),
+            "p90_ms": _round(percentile(samples, 0.90)),
+            "p99_ms": _round(percentile(samples, 0.99)),
+            "max_ms": _round(max(samples) if samples else None),
+            "stream_lagged": latency_probe.lagged,
+            "stream_errors": latency_probe.errors,
+        }
+    return out
+
+
+def _stored_at(progress: Progress, when: float) -> int:
+    """Signals stored by `when` (the last poll at or before it)."""
+    earlier = [n for t, n in progress.points if t <= when]
+    return earlier[-1] if earlier else 0
+
+
+def kept_up(result: dict[str, Any]) -> bool:
+    """A paced run is sustainable if nothing was lost and the platform drained its backlog
+    within 2 s (or a tenth of the run) after the last publish."""
+    drain = result["drain_s_after_last_publish"]
+    return (
+        bool(result["zero_loss"])
+        and drain is not None
+        and drain <= max(2.0, result["duration_s"] / 10)
+    )
+
+
+def memory(
+    platform: PlatformProcess,
+    db: Database,
+    gateway: Gateway,
+    *,
+    have: int,
+    targets: list[int],
+    signals: int,
+    publishers: int,
+    probe_stride: int,
+    fleet_vins: int,
+    deadline: float,
+) -> list[dict[str, Any]]:
+    """Resident memory of the platform with more and more twins (one message per new VIN)."""
+    out: list[dict[str, Any]] = [_memory_point(platform, db, have, 0.0, 0.0, True)]
+    for target in sorted(t for t in targets if t > have):
+        if time.time() > deadline:
+            out.append(
+                {"twins": target, "measured": False, "why": "time budget (--memory-budget-s)"}
+            )
+            continue
+        provision_s = provision(db, have, target - have, probe_stride, fleet_vins)
+        base, dead_before = platform.stored()
+        started = time.time()
+        processes, results, _ = run_publishers(
+            gateway,
+            range(have, target),
+            publishers,
+            rounds=1,
+            seq_start=1,
+            signals=signals,
+            tag=f"mem{target}",
+        )
+        expected = (target - have) * signals
+        progress = wait_stored(
+            platform, expected, base=base, timeout_s=max(60.0, deadline - time.time())
+        )
+        collect(processes, results)
+        ok = progress.reached_at is not None and progress.dead_letters == dead_before
+        ingest_s = (progress.reached_at or time.time()) - started - 3.0
+        time.sleep(2.0)
+        out.append(_memory_point(platform, db, target, provision_s, ingest_s, ok))
+        if not ok:
+            break
+        have = target
+    return out
+
+
+def _memory_point(
+    platform: PlatformProcess,
+    db: Database,
+    twins: int,
+    provision_s: float,
+    ingest_s: float,
+    ok: bool,
+) -> dict[str, Any]:
+    rss, hwm = platform.rss_kb() or 0, platform.hwm_kb() or 0
+    return {
+        "twins": twins,
+        "measured": ok,
+        "twins_in_db": db.count("SELECT count(DISTINCT vehicle_id) FROM twin"),
+        "twin_rows_in_db": db.count("SELECT count(*) FROM twin"),
+        "rss_mib": round(rss / 1024, 1),
+        "peak_rss_mib": round(hwm / 1024, 1),
+        "provision_s": round(provision_s, 1),
+        "ingest_s": round(ingest_s, 1),
+        "db_bytes": db.size_bytes(),
+    }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None or value != value else round(value, digits)
+
+
+__all__ = ["Machine", "Progress", "kept_up", "memory", "paced", "throughput"]

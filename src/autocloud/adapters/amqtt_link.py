@@ -1,0 +1,141 @@
+"""The embedded tier's `VehicleLink`: vehicle messages taken straight off the amqtt broker.
+
+amqtt acknowledges a QoS 1 PUBLISH as soon as it has read it. For telemetry and events of a
+vehicle, this link holds that PUBACK back instead: the broker's handler hands the message to
+ingest and sends PUBACK only when ingest calls `ack()` after its commit (or dead letter). A
+vehicle whose PUBACK never comes (the platform died) resends the message after reconnecting,
+as MQTT requires, so a crash of the embedded platform loses no acknowledged message.
+
+The message is still routed as usual to other subscribers. QoS 0 and 2 messages are passed to
+ingest without holding anything back (QoS 0 asks for no guarantee; QoS 2 keeps amqtt's own
+flow). State messages and last wills are not tapped: the platform's MQTT client receives those
+(they are retained and idempotent). Relies on amqtt 0.12 handler internals, pinned by
+`tests/e2e/test_embedded_durability.py`.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from amqtt.mqtt.constants import QOS_1
+from amqtt.mqtt.puback import PubackPacket
+from amqtt.session import INCOMING, Session
+
+from autocloud.domain.protocol import TOPIC_ROOT, Topic
+from autocloud.ports.link import Inbound
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Inbound], None]
+
+
+class IngestTap:
+    """Installed in the broker; wraps each vehicle session's message flow."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        subtopics: Iterable[Topic],
+        ack_timeout_s: float,
+    ) -> None:
+        self.sink = sink
+        self.subtopics = frozenset(t.value for t in subtopics)
+        self.ack_timeout_s = ack_timeout_s
+        self.active = True  # cleared when the link stops; wrapped sessions fall back
+
+    def wants(self, username: str | None, topic: str) -> bool:
+        """Only a vehicle's own ingest topics; anything else takes amqtt's normal path."""
+        parts = topic.split("/")
+        return (
+            username is not None
+            and len(parts) == 3
+            and parts[0] == TOPIC_ROOT
+            and parts[1] == username
+            and parts[2] in self.subtopics
+        )
+
+    def attach(self, handler: Any, session: Session) -> None:
+        """Wrap `handler`'s message flow so tapped QoS 1 messages wait for ingest's ack."""
+        original = handler._handle_message_flow
+
+        async def flow(app_message: Any) -> None:
+            if (
+                not self.active
+                or app_message.direction != INCOMING
+                or not self.wants(session.username, app_message.topic)
+            ):
+                await original(app_message)
+            elif app_message.qos == QOS_1:
+                await self._held(handler, app_message)
+            else:
+                await original(app_message)
+                self.sink(self._inbound(app_message, token=None))
+
+        handler._handle_message_flow = flow
+
+    def _inbound(self, app_message: Any, token: object) -> Inbound:
+        return Inbound(
+            topic=app_message.topic,
+            payload=bytes(app_message.data),
+            received_ms=time.time_ns() // 1_000_000,
+            qos=app_message.qos,
+            retain=bool(app_message.retain),
+            token=token,
+        )
+
+    async def _held(self, handler: Any, app_message: Any) -> None:
+        durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await handler.session.delivered_message_queue.put(app_message)  # route to subscribers
+        self.sink(self._inbound(app_message, token=durable))
+        try:
+            await asyncio.wait_for(asyncio.shield(durable), self.ack_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "no commit of %s within %.0f s; leaving it unacknowledged for a resend",
+                app_message.topic,
+                self.ack_timeout_s,
+            )
+            return
+        puback = PubackPacket.build(app_message.packet_id)
+        await handler._send_packet(puback)
+        app_message.puback_packet = puback
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class EmbeddedLink:
+    """`VehicleLink` on an `EmbeddedBroker`: ingest of telemetry and events, held PUBACKs."""
+
+    def __init__(
+        self,
+        broker: Any,  # EmbeddedBroker; typed loosely to keep the import graph acyclic
+        *,
+        subtopics: Iterable[Topic] = (Topic.TELEMETRY, Topic.EVENTS),
+        ack_timeout_s: float = 60.0,
+    ) -> None:
+        self._broker = broker
+        self._subtopics = tuple(subtopics)
+        self._ack_timeout_s = ack_timeout_s
+        self._tap: IngestTap | None = None
+
+    def start(self, sink: Sink) -> None:
+        self._tap = IngestTap(sink, self._subtopics, self._ack_timeout_s)
+        self._broker.install_tap(self._tap)
+
+    def ack(self, message: Inbound) -> None:
+        future = message.token
+        if isinstance(future, asyncio.Future):
+            future.get_loop().call_soon_threadsafe(_resolve, future)
+
+    def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
+        self._broker.publish(f"{TOPIC_ROOT}/{vin}/{subtopic}", payload, retain=retain)
+
+    def stop(self) -> None:
+        if self._tap is not None:
+            self._tap.active = False
+        self._broker.install_tap(None)
