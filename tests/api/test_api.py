@@ -730,7 +730,7 @@ def test_openapi_and_docs(env: Env) -> None:
     assert docs.status_code == 200
     assert docs.headers["content-type"].startswith("text/html")
     assert "swagger" in docs.text.lower() and "/openapi.json" in docs.text
-    assert env.client.get("/healthz").json() == {"status": "ok"}
+    assert env.client.get("/healthz").json() == {"status": "ok", "ingest": "not started"}
 
 
 def test_signals_catalog(env: Env) -> None:

@@ -224,3 +224,38 @@ def test_metrics_count_reasons(env: Any) -> None:
     text = __import__("prometheus_client").generate_latest(service._metrics.registry).decode()
     assert 'autocloud_dead_letters_total{reason="malformed"} 1.0' in text
     assert "autocloud_signals_stored_total 1.0" in text
+
+
+def test_a_poison_message_is_isolated_and_dead_lettered(env: Any, monkeypatch: Any) -> None:
+    """A defect triggered by one message costs that message a dead letter, not the batch."""
+    service, store, link = env
+    real = service.pipeline.run
+
+    def run(messages: Any, now_ms: int) -> Any:
+        if any(b"poison" in m.payload for m in messages):
+            raise RuntimeError("boom")
+        return real(messages, now_ms)
+
+    monkeypatch.setattr(service.pipeline, "run", run)
+    service._running.set()
+    good = msg(A, tele(1, {"Vehicle.Speed": 1}))
+    bad = msg(A, b'{"poison": true}')
+    service._until_committed([good, bad])
+    assert len(link.acked) == 2
+    kept = [d for b in store.batches for d in b.dead_letters]
+    assert [(d.reason, d.payload) for d in kept] == [("internal_error", b'{"poison": true}')]
+    assert "RuntimeError: boom" in kept[0].detail
+    assert [p.value for b in store.batches for p in b.history] == [1.0]
+
+
+def test_huge_seq_jumps_and_values_are_refused_or_cheap(env: Any) -> None:
+    service, _store, link = env
+    batch = service.handle(
+        [
+            msg(A, tele(1, {"Vehicle.Speed": 1})),
+            msg(A, tele(2**50, {"Vehicle.Speed": 2})),  # a jump: accepted, window reset
+            msg(A, b'{"v":1,"sid":"s1","seq":18446744073709551616,"ts":1,"signals":{}}'),
+        ]
+    )
+    assert reasons(batch) == ["schema"]
+    assert len(link.acked) == 3

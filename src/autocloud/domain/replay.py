@@ -36,7 +36,9 @@ class SeqWindow:
         """Record `seq` if new and say whether it was new, a duplicate or too old to tell."""
         if seq > self.top:
             shift = seq - self.top
-            self.bits = ((self.bits << shift) | 1) & _MASK if self.top >= 0 else 1
+            # A jump past the window forgets everything (and never builds a huge integer).
+            fresh = self.top < 0 or shift >= WINDOW
+            self.bits = 1 if fresh else ((self.bits << shift) | 1) & _MASK
             self.top = seq
             return Verdict.NEW
         offset = self.top - seq

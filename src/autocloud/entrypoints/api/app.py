@@ -27,8 +27,17 @@ def create_app(platform: Platform) -> FastAPI:
     def metrics() -> Response:
         return Response(generate_latest(platform.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/healthz", tags=["ops"])
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["ops"], response_model=None)
+    def health() -> dict[str, str] | Response:
+        """200 while the platform works; 503 when its ingest worker has stopped."""
+        ingest = platform.ingest
+        if ingest.started and not ingest.alive:
+            return problems.problem(
+                503,
+                "unavailable",
+                "Ingest stopped",
+                "the ingest worker is not running; see the log",
+            )
+        return {"status": "ok", "ingest": "running" if ingest.alive else "not started"}
 
     return app

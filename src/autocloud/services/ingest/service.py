@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock
 from autocloud.domain.errors import StoreUnavailable
-from autocloud.domain.protocol import Event, State, Telemetry
-from autocloud.domain.records import WriteBatch
+from autocloud.domain.protocol import Event, Reason, State, Telemetry
+from autocloud.domain.records import DeadLetter, WriteBatch
 from autocloud.ports.link import Inbound, VehicleLink
 from autocloud.ports.stores import TelemetryWriter
 from autocloud.services.fanout import Change, Hub
@@ -37,6 +37,7 @@ from autocloud.services.ingest.stages import (
 from autocloud.services.metrics import Metrics
 
 log = logging.getLogger(__name__)
+INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 
 
 class Pipeline:
@@ -168,6 +169,12 @@ class IngestService:
         return messages
 
     def _until_committed(self, messages: list[Inbound]) -> None:
+        """Commit `messages`, retrying while the store is down, isolating any poison message.
+
+        A failure other than an unavailable store is a defect that some message triggers; the
+        batch is retried one message at a time, and the one that still fails is dead-lettered
+        as `internal_error`, so one bad message can neither stop ingest nor be lost.
+        """
         while self._running.is_set():
             try:
                 self.handle(messages)
@@ -176,6 +183,44 @@ class IngestService:
                 self._metrics.commit_failures.inc()
                 log.warning("ingest commit failed, retrying in %.1f s: %s", self._retry_s, exc)
                 time.sleep(self._retry_s)
+            except Exception as exc:
+                if len(messages) > 1:
+                    for message in messages:
+                        self._until_committed([message])
+                else:
+                    self._quarantine(messages[0], exc)
+                return
+
+    def _quarantine(self, message: Inbound, exc: Exception) -> None:
+        log.exception("ingest failed on a message of %s; dead-lettering it", message.topic)
+        dead = DeadLetter(
+            received_ms=message.received_ms,
+            topic=message.topic,
+            reason=INTERNAL_ERROR,
+            detail=f"the platform failed on this message ({type(exc).__name__}: {exc})"[:2000],
+            payload=message.payload,
+            vin=message.topic.split("/")[1] if message.topic.count("/") >= 2 else None,
+        )
+        while self._running.is_set():
+            try:
+                self._store.commit(WriteBatch(received_ms=message.received_ms, dead_letters=[dead]))
+                break
+            except StoreUnavailable:
+                time.sleep(self._retry_s)
+            except Exception:
+                log.exception("could not store the dead letter; raw payload: %r", message.payload)
+                break
+        self._metrics.dead_letters.labels(INTERNAL_ERROR).inc()
+        self._ack(message)
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker thread runs (False before start and after a crash or stop)."""
+        return self._thread is not None and self._thread.is_alive()
 
     def handle(self, messages: Sequence[Inbound]) -> Batch:
         """Process, commit, acknowledge and fan out one batch (public for tests and benches)."""
