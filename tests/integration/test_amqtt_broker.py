@@ -63,9 +63,12 @@ class Peer:
         will: tuple[str, bytes] | None = None,
     ) -> None:
         self._broker = broker
+        if client_id is None:  # a vehicle connects with client id = its VIN
+            vehicle = username is not None and len(username) == 17
+            client_id = username if vehicle else f"test-{uuid.uuid4().hex[:10]}"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"test-{uuid.uuid4().hex[:10]}",
+            client_id=client_id,
             protocol=protocol,
             clean_session=None if protocol == MQTTProtocolVersion.MQTTv5 else clean_session,
         )
@@ -356,6 +359,15 @@ def test_a_will_outside_the_vehicles_own_tree_refuses_the_connection(
     own.connect_ok()
 
 
+def test_a_vehicle_must_use_its_vin_as_client_id(
+    broker: EmbeddedBroker, peers: PeerFactory
+) -> None:
+    for client_id in (VIN_B, "anything", f"{VIN_A}-2"):
+        code = peers(broker, VIN_A, SECRET_A, client_id=client_id).connect()
+        assert code is not None and code.is_failure, client_id
+    peers(broker, VIN_A, SECRET_A, client_id=VIN_A).connect_ok()
+
+
 def test_another_identity_cannot_take_the_platforms_client_id(
     broker: EmbeddedBroker, platform: Peer, peers: PeerFactory
 ) -> None:
@@ -372,7 +384,7 @@ def test_another_identity_cannot_take_the_platforms_client_id(
 def test_a_resumed_session_gets_no_retained_message_of_another_vehicle(
     broker: EmbeddedBroker, platform: Peer, peers: PeerFactory
 ) -> None:
-    client_id = f"{VIN_A}-persistent"
+    client_id = VIN_A
     first = peers(broker, VIN_A, SECRET_A, client_id=client_id, clean_session=False).connect_ok()
     assert first.subscribe(f"vehicles/{VIN_A}/commands") == 1
     first.close()

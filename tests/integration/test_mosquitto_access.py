@@ -166,6 +166,16 @@ def test_wrong_secret_and_anonymous_clients_are_refused(
     assert connack(broker, None, None, protocol=protocol) >= REFUSED
 
 
+@pytest.mark.parametrize("protocol", [V5, V311], ids=["v5", "v311"])
+def test_a_vehicle_login_works_only_with_its_own_client_id(
+    broker: MosquittoInstance, access: MosquittoDynsec, protocol: MQTTProtocolVersion
+) -> None:
+    """So a vehicle cannot take over the platform's or another vehicle's session."""
+    assert connack(broker, VIN_A, SECRET_A, protocol=protocol, client_id=VIN_A) == 0
+    for foreign in ("autocloud-ingest-0", VIN_B, "anything"):
+        assert connack(broker, VIN_A, SECRET_A, protocol=protocol, client_id=foreign) >= REFUSED
+
+
 def test_revoke_drops_the_session_and_refuses_the_vehicle(
     broker: MosquittoInstance, access: MosquittoDynsec
 ) -> None:

@@ -144,11 +144,15 @@ class MqttProbe:
         password: str | None,
         *,
         protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+        client_id: str | None = None,
     ) -> None:
         self._broker = broker
+        if client_id is None:  # a vehicle's login is bound to client id = VIN
+            vehicle = username is not None and len(username) == 17
+            client_id = username if vehicle else f"probe-{secrets.token_hex(6)}"
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"probe-{secrets.token_hex(6)}",
+            client_id=client_id,
             protocol=protocol,
             reconnect_on_failure=False,  # a test sees every refusal and every kick as it is
         )
@@ -219,9 +223,10 @@ def probe(
     password: str | None,
     *,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+    client_id: str | None = None,
 ) -> Iterator[MqttProbe]:
     """An `MqttProbe` that is closed at exit (not yet connected: call `connect()`)."""
-    client = MqttProbe(broker, username, password, protocol=protocol)
+    client = MqttProbe(broker, username, password, protocol=protocol, client_id=client_id)
     try:
         yield client
     finally:
@@ -234,7 +239,8 @@ def connack(
     password: str | None,
     *,
     protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv5,
+    client_id: str | None = None,
 ) -> int:
     """Try to connect once and return the CONNACK reason code (0 = accepted)."""
-    with probe(broker, username, password, protocol=protocol) as client:
+    with probe(broker, username, password, protocol=protocol, client_id=client_id) as client:
         return client.connect()

@@ -157,7 +157,8 @@ class VehicleAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no
       failing check (exception) refuses the connection: fail closed.
     - A CONNECT whose will topic lies outside the client's own tree is refused, because amqtt
       publishes a will without a PUBLISH check.
-    - A client id held by a session of another username is refused, so that nobody takes over,
+    - A vehicle must connect with client id = its VIN (as Mosquitto's dynsec binds it), and a
+      client id held by a session of another username is refused, so that nobody takes over,
       resumes or deletes another identity's session.
     """
 
@@ -179,6 +180,13 @@ class VehicleAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no
             return False
         if not await self._credential_ok(username, session.password or ""):
             logger.info("MQTT connection refused: bad credential for %r", username)
+            return False
+        if not self._policy.is_platform(username) and session.client_id != username:
+            logger.info(
+                "MQTT connection refused: vehicle %r must connect with client id = its VIN, not %r",
+                username,
+                session.client_id,
+            )
             return False
         if session.will_flag and not self._policy.may_use(username, session.will_topic):
             logger.warning(

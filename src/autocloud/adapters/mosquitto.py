@@ -234,10 +234,21 @@ class MosquittoDynsec:
     def _grant_chunk(self, secrets: dict[str, str]) -> None:
         roles = {vin: vehicle_role(vin) for vin in secrets}
         self._run([_create_role(roles[vin], vehicle_acls(vin)) for vin in secrets])
-        self._upsert_clients(secrets, roles)
+        # A vehicle's login is bound to client id = VIN: with another id (the platform's, or
+        # another vehicle's) the broker refuses it, so it cannot take over a session.
+        self._upsert_clients(secrets, roles, bind_client_id=True)
 
-    def _upsert_clients(self, passwords: dict[str, str], roles: dict[str, str]) -> None:
-        """Create clients; those that exist get their password and roles replaced instead."""
+    def _upsert_clients(
+        self, passwords: dict[str, str], roles: dict[str, str], *, bind_client_id: bool = False
+    ) -> None:
+        """Create clients; those that exist get their password and roles replaced instead.
+
+        With `bind_client_id`, each login may only connect with client id = its username.
+        """
+
+        def bound(name: str) -> JsonObject:
+            return {"clientid": name} if bind_client_id else {}
+
         created = self._run(
             [
                 {
@@ -245,6 +256,7 @@ class MosquittoDynsec:
                     "username": name,
                     "password": password,
                     "roles": [{"rolename": roles[name]}],
+                    **bound(name),
                 }
                 for name, password in passwords.items()
             ],
@@ -261,6 +273,7 @@ class MosquittoDynsec:
                         "username": name,
                         "password": passwords[name],
                         "roles": [{"rolename": roles[name]}],
+                        **bound(name),
                     }
                     for name in existing
                 ]
