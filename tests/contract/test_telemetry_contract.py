@@ -794,3 +794,23 @@ def test_purge_dead_letters(brands: SqlStore, letters: list[DeadLetter]) -> None
     assert tel.purge_dead_letters(T0 + 2) == 0
     assert tel.purge_dead_letters(T0 + 100) == 4
     assert tel.dead_letter_counts(None) == {}
+
+
+def test_a_replayed_retained_state_only_fills_in(brands: SqlStore) -> None:
+    """The broker replays retained states on (re)subscribe: they never override live ones."""
+    vehicle = add_vehicle(brands, 1)
+    tel = brands.telemetry
+    tel.commit(
+        WriteBatch(received_ms=T0, presence=[PresenceChange(vehicle.id, True, T0, "s1", True)])
+    )
+    assert tel.twin(vehicle).online is True  # unknown before: the replay fills it in
+    tel.commit(
+        WriteBatch(received_ms=T0 + 10, presence=[PresenceChange(vehicle.id, False, T0 + 10, None)])
+    )
+    tel.commit(
+        WriteBatch(
+            received_ms=T0 + 99, presence=[PresenceChange(vehicle.id, True, T0 + 99, "s1", True)]
+        )
+    )
+    state = tel.twin(vehicle)
+    assert (state.online, state.online_since_ms) == (False, T0 + 10)

@@ -211,11 +211,20 @@ def test_state_and_events(env: Any) -> None:
             ),
         ]
     )
+    # Presence is timed by the platform's clock, whatever the vehicle's clock says.
     assert [(p.vehicle_id, p.online, p.since_ms) for p in batch.out.presence] == [
-        (1, True, NOW - 10),
+        (1, True, NOW),
         (2, False, NOW),
     ]
     assert [(e.type, e.data) for e in batch.out.events] == [("dtc.raised", {"code": "P0301"})]
+
+
+def test_a_retained_state_replay_is_marked(env: Any) -> None:
+    service, _, _ = env
+    replayed = msg(A, b'{"online": false}', kind="state")
+    replayed.retain = True
+    batch = service.handle([replayed])
+    assert [p.replay for p in batch.out.presence] == [True]
 
 
 def test_metrics_count_reasons(env: Any) -> None:

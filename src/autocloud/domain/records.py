@@ -80,10 +80,17 @@ class DeadLetter:
 
 @dataclass(slots=True)
 class PresenceChange:
+    """A vehicle's connection state, timed by the platform's clock (vehicle clocks drift).
+
+    `replay` marks a retained state the broker replays on (re)subscription: it only fills in
+    a vehicle the platform knows nothing of, and never overrides a newer live change.
+    """
+
     vehicle_id: int
     online: bool
     since_ms: int
     sid: str | None
+    replay: bool = False
 
 
 @dataclass(slots=True)

@@ -45,6 +45,7 @@ from autocloud.domain.records import (
     DeadLetter,
     DesiredSignal,
     HistoryRow,
+    PresenceChange,
     Twin,
     TwinSignal,
     Value,
@@ -101,6 +102,15 @@ def _last_per_key(
         if held is None or newest is None or row[newest] >= held[newest]:
             latest[k] = row
     return latest.values()
+
+
+def _presence_row(change: PresenceChange) -> dict[str, Any]:
+    return {
+        "vehicle_id": change.vehicle_id,
+        "online": change.online,
+        "since_ms": change.since_ms,
+        "sid": change.sid,
+    }
 
 
 def numeric(value: Value) -> float | None:
@@ -267,17 +277,17 @@ class SqlTelemetry:
                 presence_upsert,
                 list(
                     _last_per_key(
-                        (
-                            {
-                                "vehicle_id": c.vehicle_id,
-                                "online": c.online,
-                                "since_ms": c.since_ms,
-                                "sid": c.sid,
-                            }
-                            for c in batch.presence
-                        ),
+                        (_presence_row(c) for c in batch.presence if not c.replay),
                         ("vehicle_id",),
                         newest="since_ms",
+                    )
+                ),
+            ),
+            (
+                ins(presence).on_conflict_do_nothing(),
+                list(
+                    _last_per_key(
+                        (_presence_row(c) for c in batch.presence if c.replay), ("vehicle_id",)
                     )
                 ),
             ),

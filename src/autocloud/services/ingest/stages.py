@@ -309,9 +309,17 @@ def _event(batch: Batch, item: Item) -> None:
 def _state(batch: Batch, item: Item) -> None:
     message = item.message
     assert isinstance(message, State) and item.vehicle is not None
-    # The last will carries no usable time: the platform's receive time is when it went away.
-    since = item.inbound.received_ms if not message.online or message.ts is None else message.ts
-    batch.out.presence.append(PresenceChange(item.vehicle.id, message.online, since, message.sid))
+    # Ordered by the platform's receive time: a will has no time of its own, and mixing in
+    # the vehicle's clock would let a skewed clock freeze the state.
+    batch.out.presence.append(
+        PresenceChange(
+            item.vehicle.id,
+            message.online,
+            item.inbound.received_ms,
+            message.sid,
+            replay=item.inbound.retain,
+        )
+    )
 
 
 def _nothing(batch: Batch, item: Item) -> None:
