@@ -186,6 +186,7 @@ def raw_baseline(
     publishers: int,
     subscriber: str,
     timeout_s: float,
+    tag: str = "",
 ) -> RawResult:
     """Time `publishers` x `mosquitto_pub -l -q 1` into the broker while one QoS 1 subscriber
     counts every message. The subscriber is `mosquitto_sub` (C: what the broker alone
@@ -194,7 +195,7 @@ def raw_baseline(
 
     The clock runs from the publishers' start until the subscriber has received them all.
     """
-    user = f"{RAW_USER}-{subscriber}-{publishers}"
+    user = f"{RAW_USER}-{subscriber}-{publishers}{tag}"
     password = broker.add_client(
         user,
         [

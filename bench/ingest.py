@@ -126,6 +126,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=100_000,
         help="messages per mosquitto_pub of the raw broker baseline; 0 to skip",
     )
+    p.add_argument(
+        "--raw-repeats", type=int, default=3, help="repeats of each raw baseline (median is used)"
+    )
     p.add_argument("--batch", type=int, default=2000, help="platform ingest_batch")
     p.add_argument("--wait-ms", type=int, default=20, help="platform ingest_wait_ms")
     p.add_argument("--phase-timeout-s", type=float, default=600.0, help="bound of one phase")
@@ -212,21 +215,27 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
     size = write_payload_lines(lines, args.raw_messages, args.signals, args.vins)
     out = []
     with running_broker(work / "mosquitto-raw") as broker:
-        for subscriber, publishers in (("mosquitto_sub", 1), ("mosquitto_sub", 2), ("link", 1)):
-            result = raw_baseline(
-                broker,
-                lines,
-                args.raw_messages,
-                size,
-                publishers=publishers,
-                subscriber=subscriber,
-                timeout_s=120,
-            )
-            print(
-                f"  raw {subscriber} <- {publishers} x mosquitto_pub: "
-                f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages})"
-            )
-            out.append(result)
+        for repeat in range(args.raw_repeats):
+            for subscriber, publishers in (
+                ("mosquitto_sub", 1),
+                ("mosquitto_sub", 2),
+                ("link", 1),
+            ):
+                result = raw_baseline(
+                    broker,
+                    lines,
+                    args.raw_messages,
+                    size,
+                    publishers=publishers,
+                    subscriber=subscriber,
+                    timeout_s=120,
+                    tag=f"-{repeat}",
+                )
+                print(
+                    f"  raw {subscriber} <- {publishers} x mosquitto_pub: "
+                    f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages})"
+                )
+                out.append(result)
     lines.unlink()
     return out
 
@@ -310,12 +319,20 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
                 f"[{kind}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
                 f"({lat['samples']} samples)"
             )
-            print(f"[{kind}] memory: twins {args.twin_targets}")
+            result["rss_after_load_mib"] = round((platform.rss_kb() or 0) / 1024, 1)
+            result["peak_rss_after_load_mib"] = round((platform.hwm_kb() or 0) / 1024, 1)
+            # A fresh process for the memory phase: the load phases' backlog (up to 65,535
+            # messages in flight to the platform) leaves a high-water mark in its heap that
+            # would hide what the twins themselves cost.
+            platform.stop()
+            platform = PlatformProcess(broker, db, work, batch=args.batch, wait_ms=args.wait_ms)
+            print(f"[{kind}] memory (restarted platform): twins {args.twin_targets}")
             result["memory"] = phases.memory(
                 platform,
                 db,
                 gateway,
                 have=args.vins,
+                seq_start=lat["seq_next"],
                 targets=args.twin_targets,
                 signals=args.memory_signals,
                 publishers=args.publishers,

@@ -383,6 +383,7 @@ def memory(
     gateway: Gateway,
     *,
     have: int,
+    seq_start: int,
     targets: list[int],
     signals: int,
     publishers: int,
@@ -390,27 +391,32 @@ def memory(
     fleet_vins: int,
     deadline: float,
 ) -> list[dict[str, Any]]:
-    """Resident memory of the platform with more and more twins (one message per new VIN)."""
-    out: list[dict[str, Any]] = [_memory_point(platform, db, have, 0.0, 0.0, True)]
-    for target in sorted(t for t in targets if t > have):
+    """Resident memory of a freshly started platform as it learns more and more twins.
+
+    Level one: each of the `have` registered VINs sends one message (the platform's caches
+    learn them). Each further level registers the VINs up to the target and each new VIN
+    sends one message of `signals` signals. RSS and peak RSS are read after every level.
+    """
+    out: list[dict[str, Any]] = []
+    levels = [have, *sorted(t for t in targets if t > have)]
+    low = 0
+    for target in levels:
         if time.time() > deadline:
-            out.append(
-                {"twins": target, "measured": False, "why": "time budget (--memory-budget-s)"}
-            )
+            out.append({"twins": target, "measured": False, "why": "time budget"})
             continue
-        provision_s = provision(db, have, target - have, probe_stride, fleet_vins)
+        provision_s = provision(db, low, target - low, probe_stride, fleet_vins) if low else 0.0
         base, dead_before = platform.stored()
         started = time.time()
         processes, results, _ = run_publishers(
             gateway,
-            range(have, target),
+            range(low, target),
             publishers,
             rounds=1,
-            seq_start=1,
+            seq_start=1 if low else seq_start,
             signals=signals,
             tag=f"mem{target}",
         )
-        expected = (target - have) * signals
+        expected = (target - low) * signals
         progress = wait_stored(
             platform, expected, base=base, timeout_s=max(60.0, deadline - time.time())
         )
@@ -421,7 +427,7 @@ def memory(
         out.append(_memory_point(platform, db, target, provision_s, ingest_s, ok))
         if not ok:
             break
-        have = target
+        low = target
     return out
 
 

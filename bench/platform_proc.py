@@ -180,7 +180,6 @@ class PlatformProcess:
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.data_dir = work / "platform"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "admin-token").unlink(missing_ok=True)
         env = {
             **os.environ,
             "AUTOCLOUD_BROKER_ADMIN_USER": broker.admin_user,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from rich.console import Console
@@ -18,11 +19,34 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{value:,.0f}{unit}" if abs(value) >= 100 else f"{value:,.1f}{unit}"
 
 
-def _raw(report: dict[str, Any], subscriber: str, publishers: int | None = None) -> float | None:
+def raw_medians(report: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
+    """Median msg/s (and range) of each raw baseline over its repeats."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in report.get("raw", []):
+        groups.setdefault((r["subscriber"], r["publishers"]), []).append(r)
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for key, runs in groups.items():
+        rates = sorted(r["msg_per_s"] for r in runs)
+        out[key] = {
+            "runs": len(runs),
+            "complete": all(r["received"] == r["messages"] for r in runs),
+            "median_msg_per_s": statistics.median(rates),
+            "min_msg_per_s": rates[0],
+            "max_msg_per_s": rates[-1],
+            "payload_bytes": runs[0]["payload_bytes"],
+            "signals_per_s_equivalent": statistics.median(
+                r["signals_per_s_equivalent"] for r in runs
+            ),
+        }
+    return out
+
+
+def _raw(report: dict[str, Any], subscriber: str) -> float | None:
+    """The best median of a subscriber kind (over publisher counts), in signals/s."""
     rates = [
-        r["signals_per_s_equivalent"]
-        for r in report.get("raw", [])
-        if r["subscriber"] == subscriber and (publishers is None or r["publishers"] == publishers)
+        v["signals_per_s_equivalent"]
+        for (sub, _), v in raw_medians(report).items()
+        if sub == subscriber
     ]
     return max(rates) if rates else None
 
@@ -121,24 +145,17 @@ def print_summary(report: dict[str, Any]) -> None:
         f"[bold]Machine[/]: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, "
         f"{m['os']}; publishers, Mosquitto, the platform and the database share the CPUs."
     )
-    raw = Table(title="Raw broker baseline (QoS 1, one subscriber)")
-    for column in (
-        "subscriber",
-        "publishers",
-        "messages",
-        "msg/s",
-        "signals/s equiv.",
-        "payload B",
-    ):
+    raw = Table(title="Raw broker baseline (QoS 1, one subscriber; median of repeats)")
+    for column in ("subscriber", "publishers", "runs", "msg/s (min-max)", "signals/s equiv."):
         raw.add_column(column, justify="right")
-    for r in report.get("raw", []):
+    for (subscriber, publishers), r in raw_medians(report).items():
         raw.add_row(
-            r["subscriber"],
-            str(r["publishers"]),
-            f"{r['received']:,}/{r['messages']:,}",
-            _num(r["msg_per_s"]),
+            subscriber,
+            str(publishers),
+            f"{r['runs']}{'' if r['complete'] else ' (incomplete!)'}",
+            f"{_num(r['median_msg_per_s'])} "
+            f"({_num(r['min_msg_per_s'])}-{_num(r['max_msg_per_s'])})",
             _num(r["signals_per_s_equivalent"]),
-            str(r["payload_bytes"]),
         )
     console.print(raw)
     if not report["backends"]:

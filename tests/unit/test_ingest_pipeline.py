@@ -268,3 +268,11 @@ def test_huge_seq_jumps_and_values_are_refused_or_cheap(env: Any) -> None:
     )
     assert reasons(batch) == ["schema"]
     assert len(link.acked) == 3
+
+
+def test_an_oversize_payload_keeps_only_a_prefix(env: Any) -> None:
+    service, _, _ = env
+    batch = service.handle([msg(A, b"y" * 100_000)])
+    [dead] = batch.out.dead_letters
+    assert (dead.reason, len(dead.payload)) == ("oversize", 4096)
+    assert "100000 bytes" in dead.detail

@@ -38,11 +38,9 @@ class IngestTap:
         self,
         sink: Sink,
         subtopics: Iterable[Topic],
-        ack_timeout_s: float,
     ) -> None:
         self.sink = sink
         self.subtopics = frozenset(t.value for t in subtopics)
-        self.ack_timeout_s = ack_timeout_s
         self.active = True  # cleared when the link stops; wrapped sessions fall back
 
     def wants(self, username: str | None, topic: str) -> bool:
@@ -89,17 +87,15 @@ class IngestTap:
         durable: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         await handler.session.delivered_message_queue.put(app_message)  # route to subscribers
         self.sink(self._inbound(app_message, token=durable))
-        try:
-            await asyncio.wait_for(asyncio.shield(durable), self.ack_timeout_s)
-        except TimeoutError:
-            log.warning(
-                "no commit of %s within %.0f s; leaving it unacknowledged for a resend",
-                app_message.topic,
-                self.ack_timeout_s,
-            )
-            return
+        # No timeout: ingest retries until the commit lands, and the vehicle's unacknowledged
+        # window is the back-pressure that a stalled database should cause.
+        await durable
         puback = PubackPacket.build(app_message.packet_id)
-        await handler._send_packet(puback)
+        try:
+            await handler._send_packet(puback)
+        except Exception:  # the vehicle left meanwhile; it resends after reconnecting
+            log.debug("PUBACK for %s not sent: connection gone", app_message.topic)
+            return
         app_message.puback_packet = puback
 
 
@@ -116,15 +112,13 @@ class EmbeddedLink:
         broker: Any,  # EmbeddedBroker; typed loosely to keep the import graph acyclic
         *,
         subtopics: Iterable[Topic] = (Topic.TELEMETRY, Topic.EVENTS),
-        ack_timeout_s: float = 60.0,
     ) -> None:
         self._broker = broker
         self._subtopics = tuple(subtopics)
-        self._ack_timeout_s = ack_timeout_s
         self._tap: IngestTap | None = None
 
     def start(self, sink: Sink) -> None:
-        self._tap = IngestTap(sink, self._subtopics, self._ack_timeout_s)
+        self._tap = IngestTap(sink, self._subtopics)
         self._broker.install_tap(self._tap)
 
     def ack(self, message: Inbound) -> None:

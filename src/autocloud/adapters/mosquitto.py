@@ -501,6 +501,9 @@ def _config_text(directory: Path, host: str, port: int, plugin: Path, dynsec_fil
         "max_inflight_messages 1000",
         "max_queued_messages 1000000",
         "max_queued_bytes 0",
+        # Larger than the platform's own limit, so an oversize message is dead-lettered with
+        # its reason; far larger ones are dropped by the broker before they cost memory.
+        "max_packet_size 1048576",
         "set_tcp_nodelay true",
         "persistent_client_expiration 30d",
         f"log_dest file {directory / 'mosquitto.log'}",

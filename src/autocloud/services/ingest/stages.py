@@ -37,6 +37,7 @@ from autocloud.domain.replay import SeqWindow, Verdict
 from autocloud.ports.link import Inbound
 from autocloud.ports.stores import TelemetryWriter
 
+OVERSIZE_KEPT_BYTES = 4096
 EARLIEST_TS = 946_684_800_000  # 2000-01-01: older timestamps are a broken vehicle clock
 
 
@@ -103,10 +104,14 @@ class Envelope:
                 continue
             size = len(item.inbound.payload)
             if size > self.max_payload_bytes:
+                # Keep a prefix to show, not the whole: a dead letter must not become a way
+                # to fill the database.
+                item.inbound.payload = item.inbound.payload[:OVERSIZE_KEPT_BYTES]
                 batch.refuse(
                     item,
                     Reason.OVERSIZE,
-                    f"payload is {size} bytes, limit {self.max_payload_bytes}",
+                    f"payload is {size} bytes, limit {self.max_payload_bytes}; "
+                    f"the first {OVERSIZE_KEPT_BYTES} bytes are kept",
                 )
 
 
