@@ -1,5 +1,6 @@
 """The embedded tier end to end: amqtt in-process, SQLite, a real MQTT vehicle."""
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,13 @@ def test_rotated_secret_replaces_the_old(platform: Platform) -> None:
     with pytest.raises(ConnectionError):
         TestVehicle(host, port, VIN_A, old)
     TestVehicle(host, port, VIN_A, new).close()
+
+
+def test_rotation_cuts_off_a_session_on_the_old_secret(platform: Platform) -> None:
+    old = platform.registry.add_vehicle(SYSTEM, VIN_A, "alpha").secret
+    host, port = platform.settings.mqtt_host_port
+    car = TestVehicle(host, port, VIN_A, old)
+    dropped = threading.Event()
+    car.client.on_disconnect = lambda *_args: dropped.set()
+    platform.registry.rotate_secret(SYSTEM, VIN_A)
+    assert dropped.wait(10)

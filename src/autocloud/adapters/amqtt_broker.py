@@ -687,7 +687,12 @@ class EmbeddedAccess:
         self._broker = broker
 
     def grant(self, vin: str, secret: str) -> None:
-        """Nothing to do: the broker checks `(vin, secret)` against the registry at CONNECT."""
+        """End sessions logged in with a previous secret; the registry holds the new one.
+
+        The broker checks `(vin, secret)` against the registry at every CONNECT, so there is
+        nothing to store; a rotated credential must still cut off whoever holds the old one.
+        """
+        self.revoke(vin)
 
     def revoke(self, vin: str) -> None:
         """Disconnect every connected session of `vin` now and drop its stored session.

@@ -118,8 +118,11 @@ class RegistryService:
     def remove_vehicle(self, who: Principal, vin: str) -> None:
         who.require(Role.ADMIN)
         vehicle = self.vehicle(who, vin)
+        # Revoke before deleting (a failed delete leaves no open door) and again after (a
+        # broker that checks the registry at connect may have let it back in meanwhile).
         self._access.revoke(vehicle.vin)
         self._registry.delete_vehicle(vehicle.vin)
+        self._access.revoke(vehicle.vin)
 
     def verify_vehicle(self, vin: str, secret: str) -> bool:
         """Broker login check (embedded tier): is `secret` this VIN's current credential?"""

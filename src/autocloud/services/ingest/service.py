@@ -58,8 +58,10 @@ class Pipeline:
             ("envelope", Envelope(max_payload_bytes)),
             ("decode", decode_stage),
             ("authorise", self.authorise),
-            ("validate", Validate(catalog, max_future_skew_ms)),
+            # Dedupe before validation: a redelivered message is one `duplicate`, not its
+            # per-signal dead letters all over again.
             ("dedupe", self.dedupe),
+            ("validate", Validate(catalog, max_future_skew_ms)),
             ("record", Record(store)),
         ]
         self._metrics = metrics
@@ -101,6 +103,7 @@ class IngestService:
         self._inbox: queue.SimpleQueue[Inbound] = queue.SimpleQueue()
         self._links: list[VehicleLink] = []
         self._running = threading.Event()
+        self._drain_until: float | None = None
         self._thread: threading.Thread | None = None
         self.processed = 0
 
@@ -124,13 +127,18 @@ class IngestService:
 
         link.start(sink)
 
-    def stop(self) -> None:
-        """Stop receiving, finish the batch in hand, and leave the rest to the broker."""
+    def stop(self, drain_s: float = 10.0) -> None:
+        """Commit and acknowledge what has arrived (for at most `drain_s`), then disconnect.
+
+        Draining first spares the broker redelivering a whole batch after every clean stop;
+        whatever is left unacknowledged stays with the broker (or the vehicle) for later.
+        """
+        self._drain_until = time.monotonic() + drain_s
+        if self._thread is not None:
+            self._thread.join(timeout=drain_s + 30)
+        self._running.clear()
         for link in reversed(self._links):
             link.stop()
-        self._running.clear()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
 
     def submit(self, message: Inbound) -> None:
         """Queue a message that no link will acknowledge (tests, replay)."""
@@ -148,6 +156,10 @@ class IngestService:
             messages = self._take()
             if messages:
                 self._until_committed(messages)
+            elif self._drain_until is not None:
+                return  # stopping, and nothing is waiting
+            if self._drain_until is not None and time.monotonic() > self._drain_until:
+                return
 
     def _take(self) -> list[Inbound]:
         try:
