@@ -214,13 +214,12 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
     lines = work / "payloads.txt"
     size = write_payload_lines(lines, args.raw_messages, args.signals, args.vins)
     out = []
-    with running_broker(work / "mosquitto-raw") as broker:
-        for repeat in range(args.raw_repeats):
-            for subscriber, publishers in (
-                ("mosquitto_sub", 1),
-                ("mosquitto_sub", 2),
-                ("link", 1),
-            ):
+    for repeat in range(args.raw_repeats):
+        for subscriber, publishers in (("mosquitto_sub", 1), ("mosquitto_sub", 2), ("link", 1)):
+            # A fresh broker each time: the link's persistent session would otherwise stay a
+            # member of the shared subscription and take half of the next run's messages.
+            directory = work / f"mosquitto-raw-{repeat}-{subscriber}-{publishers}"
+            with running_broker(directory) as broker:
                 result = raw_baseline(
                     broker,
                     lines,
@@ -229,13 +228,12 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
                     publishers=publishers,
                     subscriber=subscriber,
                     timeout_s=120,
-                    tag=f"-{repeat}",
                 )
-                print(
-                    f"  raw {subscriber} <- {publishers} x mosquitto_pub: "
-                    f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages})"
-                )
-                out.append(result)
+            print(
+                f"  raw {subscriber} <- {publishers} x mosquitto_pub: "
+                f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages})"
+            )
+            out.append(result)
     lines.unlink()
     return out
 

@@ -6,6 +6,7 @@ Invalid combinations fail at start with a message that says what to change.
 """
 
 import os
+import tomllib
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
@@ -137,5 +138,7 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {config} is not valid TOML: {exc}") from None
     finally:
         _CONFIG_FILE.reset(token)

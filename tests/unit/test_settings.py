@@ -63,3 +63,10 @@ def test_unknown_toml_key_is_refused(tmp_path: Path) -> None:
     toml.write_text("api_prot = 1\n")
     with pytest.raises(ConfigurationError, match="api_prot"):
         load_settings(toml)
+
+
+def test_broken_toml_is_a_configuration_error(tmp_path: Path) -> None:
+    toml = tmp_path / "a.toml"
+    toml.write_text("api_port = = 1\n")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_settings(toml)

@@ -5,6 +5,7 @@ acknowledges messages to the broker only after commit, and an acknowledged messa
 survive a power cut, not just a process crash.
 """
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +33,11 @@ def create(url: str) -> Engine:
     if path and path != ":memory:":
         folder = Path(path).parent
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Location history is personal data: readable by the platform's user only.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
-            raise ConfigurationError(f"cannot create the data directory {folder}: {exc}") from None
+            raise ConfigurationError(f"cannot create the database {path}: {exc}") from None
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
     event.listen(engine, "connect", _pragmas)
     return engine

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from autocloud.domain.errors import InvalidInput
 
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
+_LONGEST_MS = 1000 * 365 * 86_400_000
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -14,7 +15,10 @@ def parse_span_ms(text: str) -> int:
     match = _SPAN.match(text.strip())
     if not match:
         raise InvalidInput(f"{text!r} is not a duration; write e.g. 30s, 15m, 1h, 7d")
-    return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    span = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    if span > _LONGEST_MS:
+        raise InvalidInput(f"{text!r} is longer than 1000 years")
+    return int(span)
 
 
 def parse_time_ms(text: str, now_ms: int) -> int:

@@ -551,6 +551,8 @@ class SqlTelemetry:
         with translated(), self._engine.begin() as conn:
             removed = conn.execute(delete(history).where(history.c.ts < before_ms)).rowcount
             conn.execute(delete(events).where(events.c.ts < before_ms))
+            # Replay windows of boot sessions silent since then: their messages are history.
+            conn.execute(delete(seq_windows).where(seq_windows.c.updated_ms < before_ms))
         return int(removed or 0)
 
     # --- dead letters ------------------------------------------------------------------

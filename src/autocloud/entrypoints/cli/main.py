@@ -205,7 +205,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _sigterm)
     try:
         app()
-    except AutocloudError as exc:
+    except (AutocloudError, ValueError) as exc:  # ValueError: e.g. an unknown role name
         err.print(f"[red]error:[/] {exc}")
         sys.exit(2)
 
