@@ -46,7 +46,7 @@ from bench.broker import RawResult, raw_baseline, running_broker, write_payload_
 from bench.fleet import SIGNALS, check_signals_valid
 from bench.platform_proc import (
     Database,
-    PlatformProcess,
+    Platform,
     migrate_and_add_brands,
     provision,
 )
@@ -128,6 +128,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--raw-repeats", type=int, default=3, help="repeats of each raw baseline (median is used)"
+    )
+    p.add_argument(
+        "--consumers",
+        type=int,
+        default=1,
+        help="platform processes sharing the load (MQTT 5 shared subscription, one database)",
     )
     p.add_argument("--batch", type=int, default=2000, help="platform ingest_batch")
     p.add_argument("--wait-ms", type=int, default=20, help="platform ingest_wait_ms")
@@ -247,7 +253,9 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
         db = Database.fresh(kind, work, args.pg_db)
         migrate_and_add_brands(db)
         result["provision_s"] = round(provision(db, 0, args.vins, stride, args.vins), 2)
-        platform = PlatformProcess(broker, db, work, batch=args.batch, wait_ms=args.wait_ms)
+        platform = Platform(
+            broker, db, work, batch=args.batch, wait_ms=args.wait_ms, consumers=args.consumers
+        )
         try:
             result["rss_idle_mib"] = round((platform.rss_kb() or 0) / 1024, 1)
             print(
@@ -323,7 +331,9 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
             # messages in flight to the platform) leaves a high-water mark in its heap that
             # would hide what the twins themselves cost.
             platform.stop()
-            platform = PlatformProcess(broker, db, work, batch=args.batch, wait_ms=args.wait_ms)
+            platform = Platform(
+                broker, db, work, batch=args.batch, wait_ms=args.wait_ms, consumers=args.consumers
+            )
             print(f"[{kind}] memory (restarted platform): twins {args.twin_targets}")
             result["memory"] = phases.memory(
                 platform,

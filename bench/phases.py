@@ -21,7 +21,7 @@ from typing import Any
 from bench.broker import Broker
 from bench.fleet import Gateway, PublishJob, PublishResult, publisher_main
 from bench.latency import LatencyProbe, percentile
-from bench.platform_proc import PROBE_BRAND, Database, PlatformProcess, profile, provision
+from bench.platform_proc import PROBE_BRAND, Database, Platform, profile, provision
 
 POLL_S = 0.25  # a /metrics scrape cost the platform ~3 ms of CPU (py-spy)
 STALL_S = 60.0  # no stored progress for this long ends a phase as failed
@@ -31,7 +31,7 @@ STALL_S = 60.0  # no stored progress for this long ends a phase as failed
 class Machine:
     """CPU time of the machine and of the two server processes, to say who used the cores."""
 
-    platform: PlatformProcess
+    platform: Platform
     broker: Broker
 
     def sample(self) -> dict[str, float]:
@@ -123,7 +123,7 @@ class Progress:
 
 
 def wait_stored(
-    platform: PlatformProcess,
+    platform: Platform,
     target: int | Callable[[], int | None],
     *,
     base: int,
@@ -189,7 +189,7 @@ def _steady_rate(points: list[tuple[float, int]], target: int) -> float | None:
 
 
 def throughput(
-    platform: PlatformProcess,
+    platform: Platform,
     broker: Broker,
     db: Database,
     gateway: Gateway,
@@ -266,7 +266,7 @@ def throughput(
 
 
 def paced(
-    platform: PlatformProcess,
+    platform: Platform,
     gateway: Gateway,
     *,
     vins: int,
@@ -284,8 +284,10 @@ def paced(
     publish-to-twin latency of the probe VINs from the live stream, next to the platform's
     own view (broker delivery to commit, `autocloud_ingest_lag_seconds`).
     """
-    latency_probe = LatencyProbe(platform.api, platform.token, PROBE_BRAND) if probe else None
-    if latency_probe is not None:
+    probes = (
+        [LatencyProbe(api, platform.token, PROBE_BRAND) for api in platform.apis] if probe else []
+    )
+    for latency_probe in probes:
         latency_probe.start()
         latency_probe.recording = True
     base, dead_before = platform.stored()
@@ -310,8 +312,9 @@ def paced(
         return sum(r.sent for r in done) * signals if done else None
 
     progress = wait_stored(platform, total, base=base, timeout_s=duration_s + 300)
-    if latency_probe is not None:
+    if probes:
         time.sleep(1.0)  # the last stream events
+    for latency_probe in probes:
         latency_probe.recording = False
         latency_probe.stop()
     if not done:
@@ -346,16 +349,16 @@ def paced(
         "seq_next": seq_start + max(r.rounds_done for r in done) + 1,
         "start_at": start_at,
     }
-    if latency_probe is not None:
-        samples = latency_probe.samples
+    if probes:
+        samples = [ms for latency_probe in probes for ms in latency_probe.samples]
         out |= {
             "samples": len(samples),
             "p50_ms": _round(percentile(samples, 0.50)),
             "p90_ms": _round(percentile(samples, 0.90)),
             "p99_ms": _round(percentile(samples, 0.99)),
             "max_ms": _round(max(samples) if samples else None),
-            "stream_lagged": latency_probe.lagged,
-            "stream_errors": latency_probe.errors,
+            "stream_lagged": sum(latency_probe.lagged for latency_probe in probes),
+            "stream_errors": [e for latency_probe in probes for e in latency_probe.errors],
         }
     return out
 
@@ -378,7 +381,7 @@ def kept_up(result: dict[str, Any]) -> bool:
 
 
 def memory(
-    platform: PlatformProcess,
+    platform: Platform,
     db: Database,
     gateway: Gateway,
     *,
@@ -432,7 +435,7 @@ def memory(
 
 
 def _memory_point(
-    platform: PlatformProcess,
+    platform: Platform,
     db: Database,
     twins: int,
     provision_s: float,

@@ -170,11 +170,18 @@ def parse_metrics(text: str) -> dict[str, float]:
     return found
 
 
-class PlatformProcess:
-    """`autocloud up` against the bench's broker and database, in a subprocess."""
+class PlatformNode:
+    """One `autocloud up` against the bench's broker and database, in a subprocess."""
 
     def __init__(
-        self, broker: Broker, db: Database, work: Path, *, batch: int, wait_ms: int
+        self,
+        broker: Broker,
+        db: Database,
+        work: Path,
+        *,
+        batch: int,
+        wait_ms: int,
+        consumer: int = 0,
     ) -> None:
         self.api_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
@@ -187,9 +194,10 @@ class PlatformProcess:
             "AUTOCLOUD_INGEST_BATCH": str(batch),
             "AUTOCLOUD_INGEST_WAIT_MS": str(wait_ms),
             "AUTOCLOUD_LOG_LEVEL": "warning",
+            "AUTOCLOUD_CONSUMER_ID": str(consumer),
         }
         env.pop("AUTOCLOUD_CONFIG", None)
-        self.log_path = work / f"platform-{db.kind}.log"
+        self.log_path = work / f"platform-{db.kind}-{consumer}.log"
         command = [
             sys.executable,
             "-m",
@@ -265,6 +273,70 @@ class PlatformProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait(timeout=10)
+
+
+class Platform:
+    """The platform under test: one process, or several consumer processes sharing the
+    broker's shared subscription and the database (`AUTOCLOUD_CONSUMER_ID` 0..n-1).
+
+    Counters, CPU and memory are summed over the processes; the API of process 0 serves the
+    bench's reads, and every process's live stream is followed for latency.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        db: Database,
+        work: Path,
+        *,
+        batch: int,
+        wait_ms: int,
+        consumers: int = 1,
+    ) -> None:
+        self.nodes: list[PlatformNode] = []
+        try:
+            for consumer in range(consumers):  # node 0 first: it migrates and writes the token
+                self.nodes.append(
+                    PlatformNode(broker, db, work, batch=batch, wait_ms=wait_ms, consumer=consumer)
+                )
+        except BaseException:
+            self.stop()
+            raise
+        self.api = self.nodes[0].api
+        self.token = self.nodes[0].token
+        self.pid = self.nodes[0].pid
+
+    @property
+    def apis(self) -> list[str]:
+        return [node.api for node in self.nodes]
+
+    def metrics(self) -> dict[str, float]:
+        """Every sample summed over the processes (right for counters and histograms)."""
+        total: dict[str, float] = {}
+        for node in self.nodes:
+            for key, value in node.metrics().items():
+                total[key] = total.get(key, 0.0) + value
+        return total
+
+    def stored(self) -> tuple[int, int]:
+        signals = dead = 0
+        for node in self.nodes:
+            s, d = node.stored()
+            signals, dead = signals + s, dead + d
+        return signals, dead
+
+    def rss_kb(self) -> int | None:
+        return sum(node.rss_kb() or 0 for node in self.nodes)
+
+    def hwm_kb(self) -> int | None:
+        return sum(node.hwm_kb() or 0 for node in self.nodes)
+
+    def cpu_seconds(self) -> float:
+        return sum(node.cpu_seconds() for node in self.nodes)
+
+    def stop(self) -> None:
+        for node in reversed(self.nodes):
+            node.stop()
 
 
 def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
