@@ -1,0 +1,158 @@
+"""Following a routed trip: position, heading and speed along the route's geometry.
+
+The driver accelerates towards a cruise speed under each segment's limit, brakes ahead of a
+lower limit, a sharp turn and the destination (using the distance needed to slow down at a
+comfortable deceleration), and stops at the end. Position is interpolated on the geometry,
+so the trace lies on the road and the distance travelled equals the routed distance.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+EARTH_RADIUS_M = 6_371_008.8
+ACCEL_MS2 = 1.8  # comfortable acceleration
+DECEL_MS2 = 2.5  # comfortable braking
+TURN_SPEED_KMH = 25.0  # speed through a sharp turn
+SHARP_TURN_DEG = 50.0
+
+
+class Segment(Protocol):
+    lat1: float
+    lon1: float
+    lat2: float
+    lon2: float
+    length_m: float
+    speed_limit_kmh: float
+
+
+def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Initial bearing from point 1 to point 2, degrees clockwise from north."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return math.degrees(math.atan2(y, x)) % 360
+
+
+def _turn(a: float, b: float) -> float:
+    return abs((b - a + 180) % 360 - 180)
+
+
+@dataclass(frozen=True, slots=True)
+class _Leg:
+    """A segment with what the driver needs: where it starts along the route, how fast."""
+
+    start_m: float
+    length_m: float
+    lat1: float
+    lon1: float
+    lat2: float
+    lon2: float
+    heading: float
+    cap_ms: float  # the speed the driver allows itself here
+    exit_ms: float  # the speed to leave it at (next limit, turn, or stop)
+
+
+@dataclass
+class Progress:
+    """Where the vehicle is on its trip after a step."""
+
+    lat: float
+    lon: float
+    heading: float
+    speed_kmh: float
+    accel_ms2: float
+    advanced_m: float
+    done: bool
+
+
+@dataclass
+class TripFollower:
+    """Moves one vehicle along one route, a time step at a time."""
+
+    segments: Sequence[Segment]
+    cruise_factor: float = 0.95  # drivers keep a little under the limit
+    speed_ms: float = 0.0
+    travelled_m: float = 0.0
+    _legs: list[_Leg] = field(init=False)
+    _index: int = field(default=0, init=False)
+    total_m: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        legs: list[_Leg] = []
+        start = 0.0
+        usable = [s for s in self.segments if s.length_m > 0]
+        for i, s in enumerate(usable):
+            heading = bearing_deg(s.lat1, s.lon1, s.lat2, s.lon2)
+            cap = max(2.0, s.speed_limit_kmh * self.cruise_factor / 3.6)
+            if i + 1 < len(usable):
+                nxt = usable[i + 1]
+                nxt_cap = max(2.0, nxt.speed_limit_kmh * self.cruise_factor / 3.6)
+                turn = _turn(heading, bearing_deg(nxt.lat1, nxt.lon1, nxt.lat2, nxt.lon2))
+                exit_ms = min(cap, nxt_cap, TURN_SPEED_KMH / 3.6 if turn > SHARP_TURN_DEG else cap)
+            else:
+                exit_ms = 0.0
+            legs.append(
+                _Leg(start, s.length_m, s.lat1, s.lon1, s.lat2, s.lon2, heading, cap, exit_ms)
+            )
+            start += s.length_m
+        self._legs = legs
+        self.total_m = start
+
+    @property
+    def done(self) -> bool:
+        return self.travelled_m >= self.total_m - 0.01
+
+    def _target_ms(self) -> float:
+        """The fastest speed allowed now: the cap here and the braking curve to what is ahead."""
+        leg = self._legs[self._index]
+        target = leg.cap_ms
+        # Look ahead over a few legs: v^2 = v_exit^2 + 2 a d.
+        ahead = leg.start_m + leg.length_m - self.travelled_m
+        for nxt in self._legs[self._index : self._index + 8]:
+            if nxt is not leg:
+                ahead = nxt.start_m - self.travelled_m
+                target = min(target, math.sqrt(nxt.cap_ms**2 + 2 * DECEL_MS2 * max(0.0, ahead)))
+            end = nxt.start_m + nxt.length_m - self.travelled_m
+            target = min(target, math.sqrt(nxt.exit_ms**2 + 2 * DECEL_MS2 * max(0.0, end)))
+        return target
+
+    def step(self, dt_s: float) -> Progress:
+        """Advance `dt_s` seconds along the trip."""
+        if not self._legs or self.done:
+            return self._where(0.0, 0.0, done=True)
+        target = self._target_ms()
+        before = self.speed_ms
+        if target > before:
+            speed = min(target, before + ACCEL_MS2 * dt_s)
+        else:
+            speed = max(target, before - DECEL_MS2 * 2 * dt_s)  # harder braking if needed
+        advance = min((before + speed) / 2 * dt_s, self.total_m - self.travelled_m)
+        if advance <= 0.0 and speed < 0.5:  # crawling to the very end
+            advance = min(1.0 * dt_s, self.total_m - self.travelled_m)
+            speed = 1.0
+        self.travelled_m += advance
+        self.speed_ms = 0.0 if self.done else speed
+        while self._index + 1 < len(self._legs) and self.travelled_m >= (
+            self._legs[self._index].start_m + self._legs[self._index].length_m
+        ):
+            self._index += 1
+        return self._where(advance, (self.speed_ms - before) / dt_s if dt_s else 0.0, self.done)
+
+    def _where(self, advanced: float, accel: float, done: bool) -> Progress:
+        if not self._legs:
+            return Progress(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, True)
+        leg = self._legs[self._index]
+        f = 0.0 if leg.length_m == 0 else min(1.0, (self.travelled_m - leg.start_m) / leg.length_m)
+        lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
+        lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
+        return Progress(lat, lon, leg.heading, self.speed_ms * 3.6, accel, advanced, done)
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))

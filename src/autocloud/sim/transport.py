@@ -1,0 +1,157 @@
+"""Many simulated vehicles' MQTT sessions, each with its own login, driven from one thread.
+
+A real telematics unit holds one MQTT connection with its own credential and last will. To
+simulate thousands of them without a thread each, this module drives paho clients through
+paho's external-loop interface (`loop_read`/`loop_write`/`loop_misc`) on one selector. The
+simulator steps the vehicles and pumps the pool in the same thread, so nothing is shared
+between threads.
+"""
+
+import contextlib
+import selectors
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+OFFLINE = msgspec.json.encode({"online": False})
+
+
+@dataclass
+class Connection:
+    """One vehicle's MQTT session: client id = username = VIN, last will = offline."""
+
+    vin: str
+    secret: str
+    host: str
+    port: int
+    keepalive: int = 30
+    client: mqtt.Client = field(init=False)
+    connected: bool = field(default=False, init=False)
+    refused: str | None = field(default=None, init=False)
+    acked: int = field(default=0, init=False)
+    sent: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.vin,
+            protocol=mqtt.MQTTv311,
+            clean_session=False,  # unacknowledged messages are resent after a reconnect
+        )
+        self.client.username_pw_set(self.vin, self.secret)
+        self.client.will_set(self.topic("state"), OFFLINE, qos=1, retain=True)
+        self.client.max_inflight_messages_set(100)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+
+    def topic(self, subtopic: str) -> str:
+        return f"vehicles/{self.vin}/{subtopic}"
+
+    def publish(self, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Queue a QoS 1 message; paho keeps it until PUBACK, across reconnects."""
+        self.client.publish(self.topic(subtopic), payload, qos=1, retain=retain)
+        self.sent += 1
+
+    @property
+    def pending(self) -> int:
+        return self.sent - self.acked
+
+    def _on_connect(self, _c: object, _u: object, _f: object, reason: object, _p: object) -> None:
+        if getattr(reason, "is_failure", False):
+            self.refused = str(reason)
+        else:
+            self.connected, self.refused = True, None
+
+    def _on_disconnect(self, *_args: object) -> None:
+        self.connected = False
+
+    def _on_publish(self, *_args: object) -> None:
+        self.acked += 1
+
+
+class Pool:
+    """Drives the sockets of many `Connection`s from the calling thread."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._connections: dict[str, Connection] = {}
+        self._last_misc = 0.0
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def open(self, conn: Connection) -> None:
+        """Connect (TCP now, MQTT CONNECT completes while pumping)."""
+        self._connections[conn.vin] = conn
+        client = conn.client
+        client.on_socket_open = lambda _c, _u, sock: self._watch(conn, sock)
+        client.on_socket_close = lambda _c, _u, sock: self._forget(sock)
+        client.on_socket_register_write = lambda _c, _u, sock: self._interest(conn, sock, True)
+        client.on_socket_unregister_write = lambda _c, _u, sock: self._interest(conn, sock, False)
+        client.connect(conn.host, conn.port, keepalive=conn.keepalive)
+
+    def close(self, conn: Connection, *, graceful: bool = True) -> None:
+        """Disconnect: gracefully (no will), or drop the socket so the broker sends the will."""
+        if graceful:
+            conn.client.disconnect()
+            self.pump(0.05)
+        sock = conn.client.socket()
+        if sock is not None:
+            self._forget(sock)
+            sock.close()
+        conn.connected = False
+
+    def reconnect(self, conn: Connection) -> None:
+        conn.client.reconnect()
+
+    def _watch(self, conn: Connection, sock: object) -> None:
+        self._selector.register(sock, selectors.EVENT_READ, conn)  # type: ignore[arg-type]
+
+    def _forget(self, sock: object) -> None:
+        with contextlib.suppress(KeyError, ValueError):  # already gone
+            self._selector.unregister(sock)  # type: ignore[arg-type]
+
+    def _interest(self, conn: Connection, sock: object, write: bool) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
+        with contextlib.suppress(KeyError, ValueError):  # closed meanwhile
+            self._selector.modify(sock, events, conn)  # type: ignore[arg-type]
+
+    def pump(self, timeout_s: float) -> None:
+        """Serve socket events for up to `timeout_s`, and keepalives once a second."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._connections and self._selector.get_map():
+                for key, events in self._selector.select(max(0.0, min(remaining, 0.2))):
+                    conn: Connection = key.data
+                    if events & selectors.EVENT_READ:
+                        conn.client.loop_read()
+                    if events & selectors.EVENT_WRITE:
+                        conn.client.loop_write()
+            elif remaining > 0:
+                time.sleep(min(remaining, 0.05))
+            now = time.monotonic()
+            if now - self._last_misc >= 1.0:
+                self._last_misc = now
+                for conn in self._connections.values():
+                    conn.client.loop_misc()
+            if time.monotonic() >= deadline:
+                return
+
+    def until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """Pump until `condition()` holds or `timeout_s` passes; say which."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() >= deadline:
+                return False
+            self.pump(0.05)
+        return True
+
+    @property
+    def connections(self) -> list[Connection]:
+        return list(self._connections.values())
