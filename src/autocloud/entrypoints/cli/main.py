@@ -13,7 +13,7 @@ import uvicorn
 
 from autocloud.domain.access import Role
 from autocloud.domain.errors import AutocloudError
-from autocloud.entrypoints.cli import data_cmds, registry_cmds
+from autocloud.entrypoints.cli import data_cmds, registry_cmds, replay_cmd
 from autocloud.entrypoints.cli.render import console, err
 from autocloud.settings import Settings, load_settings
 
@@ -29,6 +29,7 @@ app.command("twin")(data_cmds.twin)
 app.command("fleet")(data_cmds.fleet)
 app.command("history")(data_cmds.history)
 app.command("dead-letters")(data_cmds.dead_letters)
+app.command("replay")(replay_cmd.replay)
 tokens = typer.Typer(help="API bearer tokens (run on the server).", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
