@@ -140,7 +140,7 @@ def decode(kind: Topic, payload: bytes, content_type: str | None = None) -> Mess
         message = decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise ProtocolError(Reason.SCHEMA, f"{kind} message does not match v1: {exc}") from None
-    except (msgspec.DecodeError, RecursionError) as exc:
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise ProtocolError(
             Reason.MALFORMED, f"payload is not valid {_fmt(content_type)}: {why}"

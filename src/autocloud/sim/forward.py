@@ -1,0 +1,203 @@
+"""Store-and-forward: what a telematics unit keeps while offline and sends on reconnect.
+
+What: :class:`SeqCounter` numbers a boot session's messages (``sid``/``seq`` of vehicle
+protocol v1), :func:`telemetry_body`/:func:`event_body` build v1 message bodies, and
+:class:`StoreAndForward` buffers samples and events while the car has no connection
+(a tunnel, a parking garage) and turns them, on reconnect, into v1 messages — oldest first,
+consecutive samples batched into ``samples`` arrays.
+
+Why this shape: the platform loses nothing only if the backlog arrives complete and in
+order (its duplicate check remembers 1,024 sequence numbers below the highest seen, so a
+FIFO flush is required, see docs/protocol.md), and batching keeps a 15-minute backlog from
+costing 900 messages. Sequence numbers are assigned at flush time, from the session that is
+current then, so a backlog survives a reboot of the unit.
+
+Pure: no clock, no I/O; bodies are plain dicts, encoded with msgspec only when asked.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from autocloud.domain.protocol import PROTOCOL_VERSION, Topic
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "Outbound",
+    "SeqCounter",
+    "StoreAndForward",
+    "event_body",
+    "telemetry_body",
+]
+
+MAX_BODY_BYTES: Final = 120_000  # under the platform's 131,072-byte payload limit
+DAY_AT_1HZ: Final = 86_400
+_ENVELOPE_BYTES: Final = 200  # generous allowance for v, sid, seq and the brackets
+_encode = msgspec.json.encode
+
+
+class SeqCounter:
+    """The message numbering of one boot session: a fixed ``sid``, ``seq`` from 0 upwards."""
+
+    __slots__ = ("_next", "sid")
+
+    def __init__(self, sid: str, start: int = 0) -> None:
+        if not 1 <= len(sid) <= 64 or not all("\x21" <= c <= "\x7e" for c in sid):
+            raise ValueError("sid must be 1-64 printable ASCII characters without spaces")
+        if start < 0:
+            raise ValueError("seq starts at 0 or above")
+        self.sid = sid
+        self._next = start
+
+    def take(self) -> int:
+        """The next sequence number (each is handed out once)."""
+        seq = self._next
+        self._next += 1
+        return seq
+
+    @property
+    def next_seq(self) -> int:
+        """The number :meth:`take` will return next."""
+        return self._next
+
+
+def telemetry_body(counter: SeqCounter, ts_ms: int, signals: Mapping[str, Any]) -> dict[str, Any]:
+    """A v1 telemetry body with one inline sample, numbered by ``counter``."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "sid": counter.sid,
+        "seq": counter.take(),
+        "ts": ts_ms,
+        "signals": dict(signals),
+    }
+
+
+def event_body(
+    counter: SeqCounter, ts_ms: int, event_type: str, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A v1 event body (e.g. ``dtc.raised``), numbered by ``counter``."""
+    return {
+        "v": PROTOCOL_VERSION,
+        "sid": counter.sid,
+        "seq": counter.take(),
+        "ts": ts_ms,
+        "type": event_type,
+        "data": dict(data),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message to publish: its sub-topic (telemetry or events) and its v1 body."""
+
+    kind: Topic
+    body: dict[str, Any]
+
+    def payload(self) -> bytes:
+        """The body as JSON bytes, as published."""
+        return _encode(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sample:
+    ts: int
+    signals: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    ts: int
+    type: str
+    data: Mapping[str, Any]
+
+
+class StoreAndForward:
+    """A FIFO of samples and events kept while offline, flushed oldest first.
+
+    ``capacity`` (default: a day of 1 Hz samples) bounds memory. The platform must lose
+    nothing, and the simulator's outages last at most 15 minutes, so the bound is never
+    reached in practice; if it were, the oldest entries are dropped and counted in
+    :attr:`dropped` — stale data matters least, and a test can assert ``dropped == 0``.
+    Entries are kept as given: do not mutate a signals dict after adding it.
+    """
+
+    def __init__(self, capacity: int = DAY_AT_1HZ) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self._entries: deque[_Sample | _Event] = deque()
+        self.capacity = capacity
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        """``(ts, "sample" | event type)`` of each pending entry, oldest first."""
+        for entry in self._entries:
+            yield entry.ts, entry.type if isinstance(entry, _Event) else "sample"
+
+    def add_sample(self, ts_ms: int, signals: Mapping[str, Any]) -> None:
+        """Keep one telemetry sample measured at ``ts_ms`` (vehicle clock)."""
+        self._add(_Sample(ts_ms, signals))
+
+    def add_event(self, ts_ms: int, event_type: str, data: Mapping[str, Any]) -> None:
+        """Keep one event, e.g. a DTC raised in the tunnel."""
+        self._add(_Event(ts_ms, event_type, data))
+
+    def _add(self, entry: _Sample | _Event) -> None:
+        if len(self._entries) >= self.capacity:
+            self._entries.popleft()
+            self.dropped += 1
+        self._entries.append(entry)
+
+    def flush(
+        self,
+        counter: SeqCounter,
+        max_samples_per_message: int = 60,
+        *,
+        max_bytes: int = MAX_BODY_BYTES,
+    ) -> list[Outbound]:
+        """Empty the buffer into v1 messages, oldest first, numbered by ``counter``.
+
+        Consecutive samples share a telemetry message (``samples`` array) of at most
+        ``max_samples_per_message`` samples and about ``max_bytes`` of JSON; an event ends
+        the batch before it, so the order of everything is kept.
+        """
+        if max_samples_per_message < 1:
+            raise ValueError("max_samples_per_message must be at least 1")
+        out: list[Outbound] = []
+        batch: list[dict[str, Any]] = []
+        size = _ENVELOPE_BYTES
+        while self._entries:
+            entry = self._entries.popleft()
+            if isinstance(entry, _Event):
+                self._close(counter, batch, out)
+                batch, size = [], _ENVELOPE_BYTES
+                body = event_body(counter, entry.ts, entry.type, entry.data)
+                out.append(Outbound(Topic.EVENTS, body))
+                continue
+            sample = {"ts": entry.ts, "signals": dict(entry.signals)}
+            sample_size = len(_encode(sample)) + 1
+            if batch and (len(batch) >= max_samples_per_message or size + sample_size > max_bytes):
+                self._close(counter, batch, out)
+                batch, size = [], _ENVELOPE_BYTES
+            batch.append(sample)
+            size += sample_size
+        self._close(counter, batch, out)
+        return out
+
+    @staticmethod
+    def _close(counter: SeqCounter, batch: list[dict[str, Any]], out: list[Outbound]) -> None:
+        if batch:
+            body = {
+                "v": PROTOCOL_VERSION,
+                "sid": counter.sid,
+                "seq": counter.take(),
+                "samples": batch,
+            }
+            out.append(Outbound(Topic.TELEMETRY, body))
