@@ -123,8 +123,11 @@ class Platform:
                     password=self.platform_password,
                     client_id=f"autocloud-ingest-{self.settings.consumer_id}",
                     mqtt5=not embedded,
-                    # Embedded: telemetry and events come through the EmbeddedLink tap.
+                    # Embedded: telemetry and events come through the EmbeddedLink tap; states
+                    # (retained, idempotent) are acknowledged on receipt, because amqtt gives
+                    # a subscriber only 5 s to acknowledge before it drops the delivery.
                     topics=(Topic.STATE,) if embedded else tuple(Topic),
+                    manual_ack=not embedded,
                 )
             )
             self._stops.append(self.ingest.stop)

@@ -48,11 +48,13 @@ class MqttLink:
         client_id: str = "autocloud-ingest-0",
         mqtt5: bool = True,
         topics: Iterable[Topic] = tuple(Topic),
+        manual_ack: bool = True,
         connect_timeout_s: float = 10.0,
     ) -> None:
         self._host, self._port = host, port
         self._mqtt5 = mqtt5
         self._topics = tuple(topics)
+        self._manual_ack = manual_ack
         self._timeout = connect_timeout_s
         protocol = mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311
         self._client = mqtt.Client(
@@ -60,7 +62,7 @@ class MqttLink:
             client_id=client_id,
             protocol=protocol,
             clean_session=None if mqtt5 else False,
-            manual_ack=True,
+            manual_ack=manual_ack,
         )
         self._client.username_pw_set(username, password)
         self._client.max_inflight_messages_set(1000)
@@ -101,7 +103,7 @@ class MqttLink:
             )
 
     def ack(self, message: Inbound) -> None:
-        if message.qos > 0 and message.token is not None:
+        if self._manual_ack and message.qos > 0 and message.token is not None:
             token: tuple[int, int] = message.token  # type: ignore[assignment]
             self._client.ack(token[0], token[1])
 

@@ -1,61 +1,60 @@
-"""`autocloud demo`: provision two brands and drive scripted vehicles on the embedded platform."""
+"""`autocloud demo`: the embedded platform with a simulated fleet driving a generated town."""
 
 import contextlib
 import threading
+from pathlib import Path
 
 from autocloud.bootstrap import SYSTEM, Platform
 from autocloud.domain.errors import Conflict
-from autocloud.domain.vin import check_digit
 from autocloud.entrypoints.cli.render import console
-from autocloud.sim.scripted import ScriptedVehicle, drive
-
-BRANDS = (
-    # brand id, name, WMI, model, electric
-    ("volkswagen", "Volkswagen", "WVW", "ID.3", True),
-    ("bmw", "BMW", "WBA", "320i", False),
-)
+from autocloud.entrypoints.cli.sim_cmd import drive_fleet, prepare_map
+from autocloud.sim.fleet import Fleet, FleetConfig
 
 
-def demo_vin(wmi: str, serial: int) -> str:
-    """A valid VIN for the demo fleet: WMI, descriptor, check digit, 2024 ('R'), plant, serial."""
-    body = f"{wmi}ZZZ1K0RM{serial:06d}"
-    return body[:8] + check_digit(body) + body[9:]
+class InProcessProvisioner:
+    """Registers the demo fleet directly with the platform it runs beside."""
 
+    def __init__(self, platform: Platform) -> None:
+        self._registry = platform.registry
 
-def run_demo(platform: Platform, api: str, count: int) -> None:
-    """Provision the demo fleet (idempotent) and drive it until the process ends."""
-    host, port = platform.settings.mqtt_host_port
-    vehicles: list[ScriptedVehicle] = []
-    for brand_id, name, _wmi, _model, _ev in BRANDS:
+    def brand(self, brand_id: str, name: str) -> None:
         with contextlib.suppress(Conflict):  # a restarted demo finds its brands
-            platform.registry.add_brand(SYSTEM, brand_id, name)
-    for i in range(count):
-        brand_id, _name, wmi, model, electric = BRANDS[i % len(BRANDS)]
-        vin = demo_vin(wmi, i + 1)
-        if platform.registry._registry.vehicle(vin) is None:
-            done = platform.registry.add_vehicle(SYSTEM, vin, brand_id, model)
-        else:
-            done = platform.registry.rotate_secret(SYSTEM, vin)
-        vehicles.append(
-            ScriptedVehicle(
-                vin, done.secret, electric, host, port, seed=i, bad_every=30 if i == 0 else 0
-            )
-        )
-    first = vehicles[0]
-    console.print(
-        f"\n[bold]Demo fleet:[/] {count} scripted vehicles of {len(BRANDS)} brands, 1 Hz each"
+            self._registry.add_brand(SYSTEM, brand_id, name)
+
+    def vehicle(self, vin: str, brand: str, model: str) -> str:
+        try:
+            return self._registry.add_vehicle(SYSTEM, vin, brand, model).secret
+        except Conflict:
+            return self._registry.rotate_secret(SYSTEM, vin).secret
+
+
+def run_demo(
+    platform: Platform, api: str, count: int, map_path: Path | None, stop: threading.Event
+) -> None:
+    """Provision the demo fleet and drive it in real time until the process ends."""
+    data_dir = platform.settings.data_dir
+    router, places, used = prepare_map(map_path, data_dir, seed=7)
+    fleet = Fleet(
+        FleetConfig(vehicles=count, seed=7, bad_input_rate=0.002),
+        router,
+        places,
+        InProcessProvisioner(platform),
     )
-    console.print(f"  try:  autocloud twin {first.vin}")
-    console.print(f"        autocloud history {first.vin} Vehicle.Speed --since 5m")
+    fleet.provision()
+    host, port = platform.settings.mqtt_host_port
+    fleet.connect(host, port)
+    first = fleet.vehicles[0].vin
     console.print(
-        f'        curl -H "Authorization: Bearer $(cat {platform.settings.data_dir}/admin-token)" '
-        f"{api}/v1/fleet"
+        f"\n[bold]Demo fleet:[/] {count} simulated vehicles of 3 brands driving {used.name}"
     )
+    console.print(f"  try:  autocloud twin {first}")
+    console.print(f"        autocloud history {first} Vehicle.Speed --since 5m")
+    console.print("        autocloud fleet --online")
     console.print(
-        f"  one vehicle's own MQTT login:  mosquitto_pub -h {host} -p {port} "
-        f"-u {first.vin} -P {first.secret} "
-        f'-t vehicles/{first.vin}/telemetry -q 1 -m \'{{"v":1,"sid":"manual","seq":1,'
-        f'"ts":\'$(date +%s%3N)\',"signals":{{"Vehicle.Speed":42.0}}}}\''
+        f'        curl -H "Authorization: Bearer $(cat {data_dir}/admin-token)" {api}/v1/fleet'
     )
     console.print("  Ctrl-C stops the platform.\n")
-    drive(vehicles, threading.Event())
+    try:
+        drive_fleet(fleet, stop, lambda: platform.telemetry.dead_letter_counts(SYSTEM))
+    finally:
+        fleet.close()

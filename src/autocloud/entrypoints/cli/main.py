@@ -4,9 +4,10 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -48,7 +49,10 @@ def _settings(config: Path | None, **flags: object) -> Settings:
 
 
 def serve(
-    settings: Settings, *, on_ready: "typer.models.CommandFunctionType | None" = None
+    settings: Settings,
+    *,
+    on_ready: Callable[[Any, str], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Start the platform and the API; block until SIGINT/SIGTERM, then stop cleanly."""
     from autocloud.bootstrap import build
@@ -86,6 +90,8 @@ def serve(
     try:
         server.run()
     finally:
+        if stop is not None:
+            stop.set()
         platform.stop()
 
 
@@ -116,13 +122,16 @@ def up(
 
 @app.command()
 def demo(
-    vehicles: Annotated[int, typer.Option(help="scripted vehicles to drive")] = 12,
+    vehicles: Annotated[int, typer.Option(help="simulated vehicles")] = 200,
+    map_path: Annotated[
+        Path | None, typer.Option("--map", help="OSM extract; default: a generated town")
+    ] = None,
     data_dir: DataOpt = None,
     api_port: Annotated[int | None, typer.Option()] = None,
     mqtt_port: Annotated[int | None, typer.Option()] = None,
     vss_path: Annotated[Path | None, typer.Option()] = None,
 ) -> None:
-    """Embedded platform plus two brands of scripted vehicles publishing telemetry."""
+    """Embedded platform plus a simulated fleet of three brands driving a town."""
     from autocloud.entrypoints.cli.demo import run_demo
 
     settings = _settings(
@@ -131,8 +140,14 @@ def demo(
         api_port=api_port,
         embedded_broker_port=mqtt_port,
         vss_path=vss_path,
+        log_level="warning",
     )
-    serve(settings, on_ready=lambda platform, api: run_demo(platform, api, vehicles))
+    stop = threading.Event()
+    serve(
+        settings,
+        on_ready=lambda platform, api: run_demo(platform, api, vehicles, map_path, stop),
+        stop=stop,
+    )
 
 
 @db.command("upgrade")

@@ -38,6 +38,7 @@ from autocloud.services.metrics import Metrics
 
 log = logging.getLogger(__name__)
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
+BATCH_BYTES = 2 * 1024 * 1024  # store-and-forward messages are big: bound a transaction's work
 
 
 class Pipeline:
@@ -167,15 +168,18 @@ class IngestService:
         except queue.Empty:
             return []
         messages = [first]
+        size = len(first.payload)
         deadline = time.monotonic() + self._wait_s
-        while len(messages) < self._batch:
+        while len(messages) < self._batch and size < BATCH_BYTES:
             remaining = deadline - time.monotonic()
             try:
-                messages.append(
+                message = (
                     self._inbox.get(timeout=remaining)
                     if remaining > 0
                     else self._inbox.get_nowait()
                 )
+                messages.append(message)
+                size += len(message.payload)
             except queue.Empty:
                 break
         return messages
