@@ -56,6 +56,7 @@ class SimVehicle:
     charging: bool = False
     trips: list[Trip] = field(default_factory=list)
     bad_sent: Counter[str] = field(default_factory=Counter)
+    sampled_ts: list[int] = field(default_factory=list)  # every sample taken, for checks
     _since_report_s: float = 0.0
     _since_full_s: float = 0.0
     _last_sent: dict[str, Any] = field(default_factory=dict)
@@ -143,6 +144,7 @@ class SimVehicle:
             signals = self._signals(progress)
             if signals:
                 self.buffer.add_sample(ts, signals)
+                self.sampled_ts.append(ts)
 
     def _signals(self, progress: Progress | None) -> dict[str, Any]:
         """What changed since the last report; everything once every `FULL_REPORT_S`."""
