@@ -27,11 +27,13 @@ class TestVehicle:
         self.client.username_pw_set(vin, secret)
         self.client.will_set(f"vehicles/{vin}/state", b'{"online":false}', qos=1, retain=True)
         self._connected = threading.Event()
+        self._answered = threading.Event()
         self.refused: str | None = None
         self.client.on_connect = self._on_connect
         self.client.connect(host, port, keepalive=5)
         self.client.loop_start()
-        if not self._connected.wait(WAIT_S):
+        self._answered.wait(WAIT_S)
+        if not self._connected.is_set():
             self.client.loop_stop()
             raise ConnectionError(f"{vin} could not connect: {self.refused}")
 
@@ -40,6 +42,7 @@ class TestVehicle:
             self.refused = str(reason)
         else:
             self._connected.set()
+        self._answered.set()
 
     def publish(
         self, subtopic: str, body: Any, *, vin: str | None = None, retain: bool = False
