@@ -6,11 +6,8 @@ and redelivers them after the restart. Redelivered messages that had been commit
 before the kill are recognised by (vin, sid, seq) and dead-lettered as duplicates.
 """
 
-import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +17,8 @@ import pytest
 
 from tests.conftest import free_port
 from tests.support.mosquitto import MosquittoInstance
+from tests.support.platform_process import start_platform as run_platform
+from tests.support.platform_process import stored
 from tests.support.vehicle import TestVehicle, eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
@@ -31,44 +30,13 @@ def start_platform(
     data_dir: Path, broker: MosquittoInstance, api_port: int
 ) -> subprocess.Popen[bytes]:
     env = {
-        **os.environ,
         "AUTOCLOUD_BROKER_ADMIN_USER": broker.admin_user,
         "AUTOCLOUD_BROKER_ADMIN_PASSWORD": broker.admin_password,
         "AUTOCLOUD_INGEST_BATCH": "200",
     }
-    log = (data_dir / "platform.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "autocloud.entrypoints.cli.main",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--broker",
-            f"mqtt://{broker.host}:{broker.port}",
-            "--api-port",
-            str(api_port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=log,
+    return run_platform(
+        data_dir, api_port, "--broker", f"mqtt://{broker.host}:{broker.port}", env=env
     )
-
-    def healthy() -> bool:
-        assert process.poll() is None, (data_dir / "platform.log").read_text()[-3000:]
-        try:
-            return httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually(healthy, timeout=30)
-    return process
-
-
-def stored(db: Path) -> int:
-    with sqlite3.connect(db, timeout=10) as conn:
-        return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
 
 
 def test_no_acknowledged_message_is_lost(

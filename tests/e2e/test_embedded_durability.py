@@ -6,9 +6,7 @@ vehicle, which resends them after reconnecting to the restarted platform.
 """
 
 import signal
-import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +18,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.conftest import free_port
+from tests.support.platform_process import start_platform as run_platform
+from tests.support.platform_process import stored
 from tests.support.vehicle import eventually
 
 pytestmark = pytest.mark.slow
@@ -28,38 +28,7 @@ MESSAGES = 3000
 
 
 def start_platform(data_dir: Path, api_port: int, mqtt_port: int) -> subprocess.Popen[bytes]:
-    log = (data_dir / "platform.log").open("ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "autocloud.entrypoints.cli.main",
-            "up",
-            "--data-dir",
-            str(data_dir),
-            "--api-port",
-            str(api_port),
-            "--mqtt-port",
-            str(mqtt_port),
-        ],
-        stdout=log,
-        stderr=log,
-    )
-
-    def healthy() -> bool:
-        assert process.poll() is None, (data_dir / "platform.log").read_text()[-3000:]
-        try:
-            return httpx.get(f"http://127.0.0.1:{api_port}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    eventually(healthy, timeout=30)
-    return process
-
-
-def stored(db: Path) -> int:
-    with sqlite3.connect(db, timeout=10) as conn:
-        return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+    return run_platform(data_dir, api_port, "--mqtt-port", str(mqtt_port))
 
 
 def test_embedded_platform_loses_no_acknowledged_message(tmp_path: Path) -> None:
