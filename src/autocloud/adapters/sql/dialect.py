@@ -8,10 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
+
+HistoryTuple = tuple[int, int, int, float | None, str | None]  # vehicle, signal, ts, num, txt
 
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
     insert: Callable[[Table], Any]  # sqlalchemy.dialects.<x>.insert: has on_conflict_do_*
+    write_history: Callable[[Connection, list[HistoryTuple]], None]
+    """Upsert history rows (one per key) on the hot path, in the driver's fastest way."""

@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
-from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.dialect import Dialect, HistoryTuple
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
 from autocloud.adapters.sql.schema import (
@@ -102,6 +102,21 @@ def _last_per_key(
         if held is None or newest is None or row[newest] >= held[newest]:
             latest[k] = row
     return latest.values()
+
+
+def _history_rows(batch: WriteBatch) -> list[HistoryTuple]:
+    """One row per (vehicle, signal, ts), the later write winning, as in the twin."""
+    latest: dict[tuple[int, int, int], HistoryTuple] = {}
+    for p in batch.history:
+        num = numeric(p.value)
+        latest[(p.vehicle_id, p.signal_id, p.ts)] = (
+            p.vehicle_id,
+            p.signal_id,
+            p.ts,
+            num,
+            _text(p.value),
+        )
+    return list(latest.values())
 
 
 def _presence_row(change: PresenceChange) -> dict[str, Any]:
@@ -201,7 +216,10 @@ class SqlTelemetry:
             }
 
     def commit(self, batch: WriteBatch) -> None:
+        history_rows = _history_rows(batch)
         with translated(), self._engine.begin() as conn:
+            if history_rows:
+                self._dialect.write_history(conn, history_rows)
             for statement, rows in self._statements(batch):
                 if rows:
                     conn.execute(statement, rows)
@@ -209,21 +227,6 @@ class SqlTelemetry:
     def _statements(self, batch: WriteBatch) -> list[tuple[Any, list[dict[str, Any]]]]:
         ins = self._dialect.insert
         now = batch.received_ms
-        history_rows = list(
-            _last_per_key(
-                (
-                    {
-                        "vehicle_id": p.vehicle_id,
-                        "signal_id": p.signal_id,
-                        "ts": p.ts,
-                        "num": numeric(p.value),
-                        "txt": _text(p.value),
-                    }
-                    for p in batch.history
-                ),
-                ("vehicle_id", "signal_id", "ts"),
-            )
-        )
         twin_rows = [
             {
                 "vehicle_id": p.vehicle_id,
@@ -256,11 +259,6 @@ class SqlTelemetry:
             },
             where=presence_upsert.excluded.since_ms >= presence.c.since_ms,
         )
-        history_upsert = ins(history)
-        history_upsert = history_upsert.on_conflict_do_update(
-            index_elements=[history.c.vehicle_id, history.c.signal_id, history.c.ts],
-            set_={"num": history_upsert.excluded.num, "txt": history_upsert.excluded.txt},
-        )
         window_upsert = ins(seq_windows)
         window_upsert = window_upsert.on_conflict_do_update(
             index_elements=[seq_windows.c.vehicle_id, seq_windows.c.sid],
@@ -271,7 +269,6 @@ class SqlTelemetry:
             },
         )
         return [
-            (history_upsert, history_rows),
             (twin_upsert, twin_rows),
             (
                 presence_upsert,
