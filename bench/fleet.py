@@ -142,6 +142,7 @@ class PublishResult:
     last_ack: float
     rounds_done: int
     error: str | None = None
+    cpu_s: float = 0.0  # CPU time of the publisher process (all its threads)
 
 
 class _Acks:
@@ -232,7 +233,15 @@ def _publish_loop(job: PublishJob, client: mqtt.Client, acks: _Acks) -> PublishR
         acks.done.set()
     error = None if acks.done.wait(120) else f"only {acks.count} of {sent} PUBACKs within 120 s"
     return PublishResult(
-        job.client_id, sent, acks.count, first_send, last_send, acks.last, rounds_done, error
+        job.client_id,
+        sent,
+        acks.count,
+        first_send,
+        last_send,
+        acks.last,
+        rounds_done,
+        error,
+        time.process_time(),
     )
 
 

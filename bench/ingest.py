@@ -42,14 +42,15 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import phases
-from bench.broker import RawResult, raw_baseline, running_broker, write_payload_lines
-from bench.fleet import SIGNALS, check_signals_valid
+from bench.broker import Broker, RawResult, raw_baseline, running_broker, write_payload_lines
+from bench.fleet import SIGNALS, Gateway, check_signals_valid
 from bench.platform_proc import (
     Database,
     Platform,
     migrate_and_add_brands,
     provision,
 )
+from bench.profile_summary import summarise
 from bench.report import print_summary
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -143,6 +144,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="record the platform with py-spy during the throughput phase (30 s)",
     )
+    p.add_argument(
+        "--phases",
+        default="throughput,latency,memory",
+        help="phases to run, comma-separated (latency without throughput needs --latency-rate)",
+    )
     p.add_argument("--pg-db", default="autocloud_bench", help="PostgreSQL database (re-created)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory and PG db")
     p.add_argument("--out", type=Path, default=None, help="JSON result file")
@@ -152,6 +158,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if kind not in ("sqlite", "postgres"):
             p.error(f"--db: unknown database {kind!r} (sqlite, postgres)")
     args.twin_targets = [int(t) for t in args.twins.split(",") if t.strip()]
+    args.phase_list = [x.strip() for x in args.phases.split(",") if x.strip()]
+    if unknown := set(args.phase_list) - {"throughput", "latency", "memory"}:
+        p.error(f"--phases: unknown {sorted(unknown)}")
+    latency_alone = "latency" in args.phase_list and "throughput" not in args.phase_list
+    if latency_alone and args.latency_rate <= 0:
+        p.error("--phases latency without throughput needs --latency-rate")
     if args.vins < args.publishers or args.probes > args.vins:
         p.error("need --vins >= --publishers and --probes <= --vins")
     return args
@@ -245,166 +257,169 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
 
 
 def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """All phases against one database, each backend with a fresh broker and database."""
-    result: dict[str, Any] = {"db": kind}
+    """The selected phases against one database, with a fresh broker and database."""
+    result: dict[str, Any] = {"db": kind, "consumers": args.consumers, "platform_log": []}
     stride = max(1, args.vins // args.probes)
     with running_broker(work / f"mosquitto-{kind}") as broker:
         gateway = broker.add_gateway()
         db = Database.fresh(kind, work, args.pg_db)
         migrate_and_add_brands(db)
         result["provision_s"] = round(provision(db, 0, args.vins, stride, args.vins), 2)
-        platform = Platform(
-            broker, db, work, batch=args.batch, wait_ms=args.wait_ms, consumers=args.consumers
-        )
+
+        def start() -> Platform:
+            return Platform(
+                broker, db, work, batch=args.batch, wait_ms=args.wait_ms, consumers=args.consumers
+            )
+
+        platform = start()
         try:
             result["rss_idle_mib"] = round((platform.rss_kb() or 0) / 1024, 1)
-            print(
-                f"[{kind}] throughput: {args.messages:,} messages x {args.signals} signals, "
-                f"{args.vins:,} VINs, {args.publishers} publishers"
-            )
-            tp = phases.throughput(
-                platform,
-                broker,
-                db,
-                gateway,
-                vins=args.vins,
-                messages=args.messages,
-                signals=args.signals,
-                publishers=args.publishers,
-                rate=args.rate,
-                profile_to=(work / f"profile-{kind}.txt") if args.profile else None,
-                timeout_s=args.phase_timeout_s,
-            )
-            result["throughput"] = tp
-            rate = tp["signals_per_s"] or 0.0
-            print(f"[{kind}]   {rate:,.0f} signals/s, zero loss: {tp['zero_loss']}")
-            seq = tp["seq_next"]
-            rate = tp["msg_per_s"] or 0.0
-            checks = []
-            for _ in range(args.paced_steps if args.paced_s > 0 else 0):
-                print(f"[{kind}] paced check: {rate:,.0f} msg/s for {args.paced_s:g} s")
-                check = phases.paced(
+            seq = 1
+            sustained_msgs = args.latency_rate * 2
+            if "throughput" in args.phase_list:
+                tp, seq = _throughput(kind, platform, broker, db, gateway, args, work)
+                result["throughput"] = tp
+                sustained_msgs = tp["msg_per_s"] or 0.0
+                result["paced_checks"], seq = _paced_checks(
+                    kind, platform, gateway, args, sustained_msgs, seq
+                )
+                sustainable = [
+                    c["achieved_msg_per_s"] for c in result["paced_checks"] if c["kept_up"]
+                ]
+                result["sustained_msg_per_s"] = max(sustainable) if sustainable else None
+            if "latency" in args.phase_list:
+                half = args.latency_rate or sustained_msgs / 2
+                print(f"[{kind}] latency: {half:,.0f} msg/s for {args.latency_s:g} s")
+                lat = phases.paced(
                     platform,
                     gateway,
                     vins=args.vins,
                     signals=args.signals,
                     publishers=args.publishers,
-                    rate=rate,
-                    duration_s=args.paced_s,
+                    rate=half,
+                    duration_s=args.latency_s,
                     seq_start=seq,
-                    probe=False,
+                    probe=True,
                 )
-                seq = check["seq_next"]
-                check["kept_up"] = phases.kept_up(check)
-                checks.append(check)
+                seq = lat["seq_next"]
+                result["latency"] = lat
                 print(
-                    f"[{kind}]   kept up: {check['kept_up']} (drained "
-                    f"{check['drain_s_after_last_publish']} s after the last publish)"
+                    f"[{kind}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
+                    f"({lat['samples']} samples)"
                 )
-                if check["kept_up"]:
-                    break
-                rate *= 0.8
-            result["paced_checks"] = checks
-            sustainable = [c["achieved_msg_per_s"] for c in checks if c["kept_up"]]
-            result["sustained_msg_per_s"] = max(sustainable) if sustainable else None
-            half = args.latency_rate or (tp["msg_per_s"] or 0.0) / 2
-            print(f"[{kind}] latency: {half:,.0f} msg/s for {args.latency_s:g} s")
-            lat = phases.paced(
-                platform,
-                gateway,
-                vins=args.vins,
-                signals=args.signals,
-                publishers=args.publishers,
-                rate=half,
-                duration_s=args.latency_s,
-                seq_start=seq,
-                probe=True,
-            )
-            result["latency"] = lat
-            print(
-                f"[{kind}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
-                f"({lat['samples']} samples)"
-            )
             result["rss_after_load_mib"] = round((platform.rss_kb() or 0) / 1024, 1)
             result["peak_rss_after_load_mib"] = round((platform.hwm_kb() or 0) / 1024, 1)
-            # A fresh process for the memory phase: the load phases' backlog (up to 65,535
-            # messages in flight to the platform) leaves a high-water mark in its heap that
-            # would hide what the twins themselves cost.
-            platform.stop()
-            platform = Platform(
-                broker, db, work, batch=args.batch, wait_ms=args.wait_ms, consumers=args.consumers
-            )
-            print(f"[{kind}] memory (restarted platform): twins {args.twin_targets}")
-            result["memory"] = phases.memory(
-                platform,
-                db,
-                gateway,
-                have=args.vins,
-                seq_start=lat["seq_next"],
-                targets=args.twin_targets,
-                signals=args.memory_signals,
-                publishers=args.publishers,
-                probe_stride=stride,
-                fleet_vins=args.vins,
-                deadline=time.time() + args.memory_budget_s,
-            )
-            for point in result["memory"]:
-                print(f"[{kind}]   {point['twins']:,} twins: {point.get('rss_mib')} MiB")
+            if "memory" in args.phase_list:
+                # A fresh process: the load phases' backlog (up to 65,535 messages in flight
+                # to the platform) leaves a high-water mark in its heap that would hide what
+                # the twins themselves cost.
+                result["platform_log"].append(platform.log_problems())
+                platform.stop()
+                platform = start()
+                print(f"[{kind}] memory (fresh platform process): twins {args.twin_targets}")
+                result["memory"] = phases.memory(
+                    platform,
+                    db,
+                    gateway,
+                    have=args.vins,
+                    seq_start=seq,
+                    targets=args.twin_targets,
+                    signals=args.memory_signals,
+                    publishers=args.publishers,
+                    probe_stride=stride,
+                    fleet_vins=args.vins,
+                    deadline=time.time() + args.memory_budget_s,
+                )
+                for point in result["memory"]:
+                    print(f"[{kind}]   {point['twins']:,} twins: {point.get('rss_mib')} MiB")
             result["broker_rss_mib"] = round((broker.rss_kb() or 0) / 1024, 1)
             result["db_bytes"] = db.size_bytes()
         finally:
+            result["platform_log"].append(platform.log_problems())
             platform.stop()
             if not args.keep:
                 db.drop()
-    if args.profile:
+    if args.profile and "throughput" in args.phase_list:
         result["profile_top"] = summarise_profile(work / f"profile-{kind}.txt", RESULTS, kind)
     return result
 
 
+def _throughput(
+    kind: str,
+    platform: Platform,
+    broker: Broker,
+    db: Database,
+    gateway: Gateway,
+    args: argparse.Namespace,
+    work: Path,
+) -> tuple[dict[str, Any], int]:
+    print(
+        f"[{kind}] throughput: {args.messages:,} messages x {args.signals} signals, "
+        f"{args.vins:,} VINs, {args.publishers} publishers, {args.consumers} consumer(s)"
+    )
+    tp = phases.throughput(
+        platform,
+        broker,
+        db,
+        gateway,
+        vins=args.vins,
+        messages=args.messages,
+        signals=args.signals,
+        publishers=args.publishers,
+        rate=args.rate,
+        profile_to=(work / f"profile-{kind}.txt") if args.profile else None,
+        timeout_s=args.phase_timeout_s,
+    )
+    print(f"[{kind}]   {tp['signals_per_s'] or 0:,.0f} signals/s, zero loss: {tp['zero_loss']}")
+    return tp, int(tp["seq_next"])
+
+
+def _paced_checks(
+    kind: str,
+    platform: Platform,
+    gateway: Gateway,
+    args: argparse.Namespace,
+    rate: float,
+    seq: int,
+) -> tuple[list[dict[str, Any]], int]:
+    """Paced runs at the measured rate, stepping down 20 % until one keeps up."""
+    checks: list[dict[str, Any]] = []
+    for _ in range(args.paced_steps if args.paced_s > 0 else 0):
+        print(f"[{kind}] paced check: {rate:,.0f} msg/s for {args.paced_s:g} s")
+        check = phases.paced(
+            platform,
+            gateway,
+            vins=args.vins,
+            signals=args.signals,
+            publishers=args.publishers,
+            rate=rate,
+            duration_s=args.paced_s,
+            seq_start=seq,
+            probe=False,
+        )
+        seq = check["seq_next"]
+        check["kept_up"] = phases.kept_up(check)
+        checks.append(check)
+        print(
+            f"[{kind}]   kept up: {check['kept_up']} (drained "
+            f"{check['drain_s_after_last_publish']} s after the last publish)"
+        )
+        if check["kept_up"]:
+            break
+        rate *= 0.8
+    return checks, seq
+
+
 def summarise_profile(raw: Path, results: Path, kind: str) -> dict[str, Any] | None:
-    """Self and inclusive sample shares per function from py-spy's collapsed stacks; the
-    raw file is copied next to the JSON results (feed it to flamegraph.pl or speedscope)."""
+    """Group py-spy's samples (`bench/profile_summary.py`); the raw collapsed stacks are copied
+    next to the JSON results (feed them to flamegraph.pl or speedscope)."""
     if not raw.exists():
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results.mkdir(parents=True, exist_ok=True)
-    shutil.copy(raw, results / f"profile-{kind}-{stamp}.txt")
-    own: dict[str, int] = {}
-    inclusive: dict[str, int] = {}
-    threads: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        total += count
-        thread = frames[0]
-        threads[thread] = threads.get(thread, 0) + count
-        calls = [
-            f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
-            if " (" in f
-            else f
-            for f in frames[1:]
-        ]
-        if calls:
-            own[calls[-1]] = own.get(calls[-1], 0) + count
-        for name in set(calls):
-            inclusive[name] = inclusive.get(name, 0) + count
-
-    def top(table: dict[str, int], n: int) -> list[tuple[str, float]]:
-        return [
-            (k, round(100 * v / total, 1))
-            for k, v in sorted(table.items(), key=lambda kv: -kv[1])[:n]
-        ]
-
-    return {
-        "samples": total,
-        "threads_pct": top(threads, 8),
-        "self_pct": top(own, 25),
-        "inclusive_pct": top(inclusive, 40),
-    }
+    kept = results / f"profile-{kind}-{stamp}.txt"
+    shutil.copy(raw, kept)
+    return {"file": str(kept), **summarise(raw)}
 
 
 def main(argv: list[str] | None = None) -> int:

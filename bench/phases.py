@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,20 +30,37 @@ STALL_S = 60.0  # no stored progress for this long ends a phase as failed
 
 @dataclass
 class Machine:
-    """CPU time of the machine and of the two server processes, to say who used the cores."""
+    """CPU time of the machine and of the processes under test, to say who used the cores.
+
+    `db_server_cpu_s` is the CPU of the PostgreSQL backends serving the bench database (0 for
+    SQLite, which runs inside the platform process). `steal_s` is time the hypervisor gave to
+    other guests. Whatever remains of `machine_busy_s` after the platform, broker, publishers
+    and database is `other_cpu_s`: the bench's own process, the kernel, and anything else
+    running on the machine at the time.
+    """
 
     platform: Platform
     broker: Broker
+    db: Database
+    _db_before: dict[int, float] = field(default_factory=dict)
 
     def sample(self) -> dict[str, float]:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
         ticks = [int(x) for x in fields]
-        hz = 100.0
-        busy = (sum(ticks) - ticks[3] - ticks[4]) / hz
+        hz = float(os.sysconf("SC_CLK_TCK"))
+        steal = ticks[7] if len(ticks) > 7 else 0
+        busy = (sum(ticks[:8]) - ticks[3] - ticks[4] - steal) / hz
+        db_now = {pid: _proc_cpu(pid) for pid in self.db.backend_pids()}
+        db_cpu = sum(cpu - self._db_before.get(pid, 0.0) for pid, cpu in db_now.items())
+        if not self._db_before:
+            self._db_before = db_now
+            db_cpu = 0.0
         return {
             "machine_busy_s": busy,
+            "steal_s": steal / hz,
             "platform_cpu_s": self.platform.cpu_seconds(),
             "broker_cpu_s": _proc_cpu(self.broker.pid),
+            "db_server_cpu_s": db_cpu,
         }
 
     @staticmethod
@@ -55,7 +73,7 @@ def _proc_cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / 100.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_publishers(
@@ -120,6 +138,7 @@ class Progress:
     points: list[tuple[float, int]] = field(default_factory=list)
     reached_at: float | None = None
     dead_letters: int = 0
+    stalled: bool = False
 
 
 def wait_stored(
@@ -128,6 +147,7 @@ def wait_stored(
     *,
     base: int,
     timeout_s: float,
+    on_poll: Callable[[], None] | None = None,
 ) -> Progress:
     """Poll `/metrics` until `target` more signals than `base` are stored, or nothing moved
     for STALL_S, or `timeout_s` passed. `target` may be a function that returns None while
@@ -148,8 +168,22 @@ def wait_stored(
             progress.reached_at = now
             return progress
         if now - last_move > STALL_S or now - started > timeout_s:
+            progress.stalled = now - last_move > STALL_S
             return progress
+        if on_poll is not None:
+            on_poll()
         time.sleep(POLL_S)
+
+
+def dead_letter_reasons(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
+    """Dead letters by reason between two scrapes (empty when there were none)."""
+    prefix = 'autocloud_dead_letters_total{reason="'
+    out = {
+        k[len(prefix) : -2]: int(v - before.get(k, 0.0))
+        for k, v in after.items()
+        if k.startswith(prefix)
+    }
+    return {k: v for k, v in out.items() if v}
 
 
 def stage_seconds(metrics: dict[str, float]) -> dict[str, float]:
@@ -206,7 +240,7 @@ def throughput(
     rounds = max(1, messages // vins)
     expected = rounds * vins * signals
     base, dead_before = platform.stored()
-    machine = Machine(platform, broker)
+    machine = Machine(platform, broker, db)
     metrics_before = platform.metrics()
     processes, results, start_at = run_publishers(
         gateway,
@@ -230,6 +264,15 @@ def throughput(
         k: round(v - stage_seconds(metrics_before).get(k, 0.0), 3)
         for k, v in stage_seconds(platform.metrics()).items()
     }
+    cpu["publishers_cpu_s"] = round(sum(r.cpu_s for r in sent), 2)
+    cpu["other_cpu_s"] = round(
+        cpu["machine_busy_s"]
+        - cpu["platform_cpu_s"]
+        - cpu["broker_cpu_s"]
+        - cpu["publishers_cpu_s"],
+        2,
+    )
+    metrics_after = platform.metrics()
     first = min(r.first_send for r in sent)
     last_ack = max(r.last_ack for r in sent)
     total_sent = sum(r.sent for r in sent)
@@ -247,6 +290,7 @@ def throughput(
         "history_rows_in_db": history_rows,
         "dead_letters": progress.dead_letters - dead_before,
         "dead_letter_rows_in_db": dead_rows,
+        "dead_letter_reasons": dead_letter_reasons(metrics_before, metrics_after),
         "zero_loss": bool(end) and history_rows >= expected and dead_rows == 0,
         "publish_seconds": round(last_ack - first, 3),
         "publish_msg_per_s": round(total_sent / (last_ack - first), 1),
@@ -255,6 +299,7 @@ def throughput(
         "msg_per_s": round(total_sent / seconds, 1) if seconds else None,
         "steady_signals_per_s_10_90": _round(_steady_rate(progress.points, expected)),
         "cpu_seconds": cpu,
+        "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
         "stage_seconds": stages,
         "progress": [
             (round(t - first, 2), n)
@@ -340,6 +385,8 @@ def paced(
             if progress.reached_at
             else None
         ),
+        "dead_letter_reasons": dead_letter_reasons(metrics_before, metrics_after),
+        "publishers_cpu_s": round(sum(r.cpu_s for r in done), 2),
         "platform_ingest_lag": histogram_quantiles(
             metrics_before, metrics_after, "autocloud_ingest_lag_seconds", (0.5, 0.99)
         ),
@@ -420,18 +467,45 @@ def memory(
             tag=f"mem{target}",
         )
         expected = (target - low) * signals
+        metrics_before = platform.metrics()
+        peak = _Peak(platform)
+
         progress = wait_stored(
-            platform, expected, base=base, timeout_s=max(60.0, deadline - time.time())
+            platform,
+            expected,
+            base=base,
+            timeout_s=max(60.0, deadline - time.time()),
+            on_poll=peak.sample,
         )
         collect(processes, results)
         ok = progress.reached_at is not None and progress.dead_letters == dead_before
         ingest_s = (progress.reached_at or time.time()) - started - 3.0
         time.sleep(2.0)
-        out.append(_memory_point(platform, db, target, provision_s, ingest_s, ok))
+        point = _memory_point(platform, db, target, provision_s, ingest_s, ok)
+        point |= {
+            "max_rss_while_ingesting_mib": round(peak.kb / 1024, 1),
+            "signals_expected": expected,
+            "signals_stored": progress.points[-1][1] if progress.points else 0,
+            "reached": progress.reached_at is not None,
+            "stalled": progress.stalled,
+            "dead_letter_reasons": dead_letter_reasons(metrics_before, platform.metrics()),
+        }
+        out.append(point)
         if not ok:
             break
         low = target
     return out
+
+
+@dataclass
+class _Peak:
+    """Highest RSS seen at the polls of one memory level."""
+
+    platform: Platform
+    kb: int = 0
+
+    def sample(self) -> None:
+        self.kb = max(self.kb, self.platform.rss_kb() or 0)
 
 
 def _memory_point(

@@ -24,6 +24,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -79,6 +80,17 @@ class Database:
         with psycopg.connect(self.url) as conn:
             row = conn.execute(sql).fetchone()
             return int(row[0]) if row else 0
+
+    def backend_pids(self) -> list[int]:
+        """PIDs of the PostgreSQL backends connected to this database (none for SQLite)."""
+        if self.kind != "postgres":
+            return []
+        name = self.url.rsplit("/", 1)[1]
+        with psycopg.connect(PG_ADMIN) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
 
     def size_bytes(self) -> int:
         """On-disk size of the database (SQLite files incl. WAL, or pg_database_size)."""
@@ -337,6 +349,17 @@ class Platform:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.stop()
+
+    def log_problems(self) -> dict[str, Any]:
+        """Warnings and errors the processes logged (count and the last few lines)."""
+        lines = [
+            line
+            for node in self.nodes
+            if node.log_path.exists()
+            for line in node.log_path.read_text(errors="replace").splitlines()
+            if " WARNING " in line or " ERROR " in line or "Traceback" in line
+        ]
+        return {"count": len(lines), "last": lines[-10:]}
 
 
 def profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:

@@ -60,6 +60,14 @@ def _memory(backend: dict[str, Any], twins: int) -> str:
     return "not measured"
 
 
+def _cell(fn: Any, backend: dict[str, Any]) -> str:
+    """One table cell; "-" for a phase that did not run."""
+    try:
+        return str(fn(backend))
+    except (KeyError, TypeError):
+        return "-"
+
+
 def rows(report: dict[str, Any]) -> list[tuple[str, list[str], str]]:
     """(measure, value per backend, target) lines of the summary table."""
     backends = report["backends"]
@@ -69,7 +77,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str], str]]:
     out: list[tuple[str, list[str], str]] = []
 
     def add(name: str, fn: Any, target: str = "") -> None:
-        out.append((name, [fn(b) for b in backends], target))
+        out.append((name, [_cell(fn, b) for b in backends], target))
 
     add(
         "sustained signals/s (zero loss)",
