@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     broker: str = Field(
         "embedded", description="'embedded' (amqtt in-process) or mqtt://host:port of Mosquitto."
     )
-    embedded_broker_port: int = Field(1883, ge=1, le=65535)
+    embedded_broker_port: int = Field(
+        1884, ge=1, le=65535, description="1884, so it runs beside a Mosquitto on 1883."
+    )
     broker_admin_user: str = Field("admin", description="Mosquitto dynamic-security admin.")
     broker_admin_password: str = Field("", description="Password of the dynsec admin.")
     platform_user: str = Field("autocloud-platform", description="The platform's own MQTT login.")

@@ -18,7 +18,7 @@ def test_embedded_defaults() -> None:
     s = load_settings()
     assert s.broker_kind == "embedded"
     assert s.db_url == "sqlite:///var/autocloud.db"
-    assert s.mqtt_host_port == ("127.0.0.1", 1883)
+    assert s.mqtt_host_port == ("127.0.0.1", 1884)
 
 
 def test_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
