@@ -265,13 +265,8 @@ def throughput(
         for k, v in stage_seconds(platform.metrics()).items()
     }
     cpu["publishers_cpu_s"] = round(sum(r.cpu_s for r in sent), 2)
-    cpu["other_cpu_s"] = round(
-        cpu["machine_busy_s"]
-        - cpu["platform_cpu_s"]
-        - cpu["broker_cpu_s"]
-        - cpu["publishers_cpu_s"],
-        2,
-    )
+    accounted = ("platform_cpu_s", "broker_cpu_s", "publishers_cpu_s", "db_server_cpu_s")
+    cpu["other_cpu_s"] = round(cpu["machine_busy_s"] - sum(cpu[k] for k in accounted), 2)
     metrics_after = platform.metrics()
     first = min(r.first_send for r in sent)
     last_ack = max(r.last_ack for r in sent)
