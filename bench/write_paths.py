@@ -7,7 +7,9 @@ This micro-benchmark writes the same batches (history rows, twin upserts that on
 forward, one replay window per message: what `SqlTelemetry.commit` writes for telemetry) to
 a fresh database in three ways, each batch one durable transaction:
 
-- `platform`: `SqlTelemetry.commit` itself (SQLAlchemy Core, executemany);
+- `platform`: `SqlTelemetry.commit` itself, whatever the source tree does at the time (since
+  2026-11-22 04:18 UTC: history through the dialect's raw driver path, twin and replay
+  windows through SQLAlchemy Core executemany);
 - `lean-driver`: the same SQL through the bare driver (sqlite3 `executemany` with tuples;
   on PostgreSQL psycopg `executemany`, which pipelines one statement per row);
 - `lean-set` (PostgreSQL only): one statement per table and batch,
@@ -100,8 +102,9 @@ def rows_of(batch: WriteBatch) -> Rows:
     return history, twin, windows
 
 
-HISTORY_SQL = (
-    "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) VALUES ({}) ON CONFLICT DO NOTHING"
+HISTORY_SQL = (  # as the platform's dialects write history (adapters/sqlite.py, postgres.py)
+    "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) VALUES ({}) "
+    "ON CONFLICT (vehicle_id, signal_id, ts) DO UPDATE SET num = excluded.num, txt = excluded.txt"
 )
 TWIN_SQL = (
     "INSERT INTO twin (vehicle_id, signal_id, ts, value, num, received_ms) VALUES ({}) "
