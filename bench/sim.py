@@ -122,7 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="realistic runs: every car driving (1 Hz each) or parking between trips",
     )
     p.add_argument("--connect-timeout-s", type=float, default=120.0)
-    p.add_argument("--drain-timeout-s", type=float, default=60.0, help="after each window")
+    p.add_argument(
+        "--drain-timeout-s",
+        type=float,
+        default=180.0,
+        help="after each window, how long to wait for the platform to receive the rest",
+    )
     p.add_argument(
         "--quiet-wait-s",
         type=float,
@@ -323,6 +328,7 @@ def realistic_run(
     series: list[dict[str, float]] = []
     end: dict[str, Any] = {}
     counters0 = platform.counters()
+    dead0 = platform.dead_letters()
     cpu0 = _cpu(pids)
     machine0 = cpu_times()
     sent0, acked0 = fleet.stats.sent, sum(c.acked for c in fleet.connections.values())
@@ -363,7 +369,18 @@ def realistic_run(
     stats = fleet.run(should_stop=lambda: bool(end), on_tick=on_tick)
     out["drain_s"] = round(time.monotonic() - end.get("t", t0), 2)
     out["acked_all"] = fleet.backlog == 0
+    sent_total = fleet.stats.sent - sent0
     _close_fleet(fleet)
+    with console.status(f"{tier}: waiting for the platform to receive the rest"):
+        out["platform_settled"] = platform.settle(args.drain_timeout_s)
+    final = platform.counters()
+    received = final["data_messages_in"] - counters0["data_messages_in"]
+    out["platform_catch_up_s"] = round(time.monotonic() - end.get("t", t0) - 2.0, 1)
+    out["messages_sent_total"] = sent_total
+    out["platform_received_total"] = received
+    out["dead_letters_by_reason"] = {
+        k: v - dead0.get(k, 0.0) for k, v in platform.dead_letters().items() if v > dead0.get(k, 0)
+    }
     profiles: dict[str, Any] = {}
     for name, (process, path) in spies.items():
         if process is None:
@@ -396,7 +413,7 @@ def realistic_run(
     total_cpu = sum(cpu.values()) or 1.0
     busy = busy_between(machine0, end["machine"])
     others = max(0.0, busy["cpu"] - total_cpu)
-    platform_in = end["counters"]["messages_in"] - counters0["messages_in"]
+    platform_in = end["counters"]["data_messages_in"] - counters0["data_messages_in"]
     out.update(
         {
             "window_s": round(wall, 2),
@@ -429,6 +446,7 @@ def realistic_run(
             "ticks_total": stats.ticks,
         }
     )
+    out["platform_kept_up"] = platform_in >= 0.95 * last["sent"]
     out["kept_real_time"] = (
         lag <= MAX_LAG_S
         and growth < max(msg_per_s, 1.0)  # less than one second of messages piled up
@@ -469,7 +487,6 @@ def tier_phase(
                     args.seed + 1 + index + 100 * attempt,  # new sessions (sid): no duplicates
                     broker.pid if broker else None,
                 )
-                run["platform_settled"] = platform.settle(args.drain_timeout_s)
                 run["contaminated"] = run.get("others_pct_of_core", 0.0) > CONTAMINATED_PCT
                 verdict = "kept real time" if run.get("kept_real_time") else "fell behind"
                 console.print(
@@ -564,6 +581,7 @@ def print_report(report: dict[str, Any]) -> None:
             "lag s",
             "backlog max/end",
             "real time",
+            "platform kept up",
             "sim % core",
             "platform % core",
             "broker % core",
@@ -584,6 +602,11 @@ def print_report(report: dict[str, Any]) -> None:
                     str(r.get("lag_s", "-")),
                     f"{r.get('backlog_max', '-')}/{r.get('backlog_end', '-')}",
                     "yes" if r.get("kept_real_time") else "NO",
+                    (
+                        f"yes ({r.get('platform_catch_up_s')} s)"
+                        if r.get("platform_kept_up")
+                        else f"NO (+{r.get('platform_catch_up_s')} s)"
+                    ),
                     str(pct.get("simulator", "-")),
                     str(pct.get("platform", "-")),
                     str(pct.get("broker", "-")),

@@ -480,12 +480,23 @@ class PlatformProcess:
 
         return {
             "messages_in": total("autocloud_messages_in_total"),
+            "data_messages_in": total("autocloud_messages_in_total")
+            - total('autocloud_messages_in_total{topic="state"}'),
             "signals_stored": total("autocloud_signals_stored_total"),
             "dead_letters": total("autocloud_dead_letters_total"),
             "connected_vehicles": m.get("autocloud_connected_vehicles", 0.0),
         }
 
-    def settle(self, timeout_s: float = 60.0, quiet_s: float = 2.0) -> bool:
+    def dead_letters(self) -> dict[str, float]:
+        """Dead letters so far by reason (from /metrics)."""
+        prefix = 'autocloud_dead_letters_total{reason="'
+        return {
+            k.removeprefix(prefix).rstrip('"}'): v
+            for k, v in self.metrics().items()
+            if k.startswith(prefix)
+        }
+
+    def settle(self, timeout_s: float = 180.0, quiet_s: float = 2.0) -> bool:
         """Wait until the platform stops receiving messages (its backlog is written)."""
         deadline = time.monotonic() + timeout_s
         last, since = -1.0, time.monotonic()
