@@ -15,9 +15,10 @@ from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock, SystemClock
+from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import Topic
 from autocloud.domain.secrets import new_secret
-from autocloud.ports.link import VehicleAccess
+from autocloud.ports.link import VehicleAccess, VehicleLink
 from autocloud.services.fanout import Hub
 from autocloud.services.ingest.service import IngestService, Pipeline
 from autocloud.services.metrics import Metrics
@@ -86,6 +87,10 @@ class Platform:
     access: VehicleAccess
     platform_password: str
     _stops: list[Callable[[], None]] = field(default_factory=list)
+    # The link that carries cloud-to-vehicle messages (commands, diagnostic requests); set by
+    # start(). Features send through `send()`, never through an adapter of their own.
+    _outbound: VehicleLink | None = None
+    # Features beyond the core add their services below (one field each, built in `build`).
     _retention: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, ingest: bool = True) -> None:
@@ -107,29 +112,32 @@ class Platform:
                 platform_user=self.settings.platform_user,
                 platform_password=self.platform_password,
             )
+            tap = EmbeddedLink(broker)
+            self._outbound = tap
             if ingest:  # before the broker listens: no vehicle connects untapped
-                self.ingest.attach(EmbeddedLink(broker))
+                self.ingest.attach(tap)
             broker.start()
             self._stops.append(broker.stop)
             assert isinstance(self.access, _LateAccess)
             self.access.target = EmbeddedAccess(broker)
             port = broker.port
         if ingest:
-            self.ingest.attach(
-                MqttLink(
-                    host,
-                    port,
-                    username=self.settings.platform_user,
-                    password=self.platform_password,
-                    client_id=f"autocloud-ingest-{self.settings.consumer_id}",
-                    mqtt5=not embedded,
-                    # Embedded: telemetry and events come through the EmbeddedLink tap; states
-                    # (retained, idempotent) are acknowledged on receipt, because amqtt gives
-                    # a subscriber only 5 s to acknowledge before it drops the delivery.
-                    topics=(Topic.STATE,) if embedded else tuple(Topic),
-                    manual_ack=not embedded,
-                )
+            link = MqttLink(
+                host,
+                port,
+                username=self.settings.platform_user,
+                password=self.platform_password,
+                client_id=f"autocloud-ingest-{self.settings.consumer_id}",
+                mqtt5=not embedded,
+                # Embedded: vehicle messages come through the EmbeddedLink tap; states
+                # (retained, idempotent) are acknowledged on receipt, because amqtt gives
+                # a subscriber only 5 s to acknowledge before it drops the delivery.
+                topics=(Topic.STATE,) if embedded else tuple(Topic),
+                manual_ack=not embedded,
             )
+            self.ingest.attach(link)
+            if self._outbound is None:
+                self._outbound = link
             self._stops.append(self.ingest.stop)
         self._start_retention()
 
@@ -146,6 +154,14 @@ class Platform:
 
         threading.Thread(target=run, name="retention", daemon=True).start()
         self._stops.append(self._retention.set)
+
+    def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish a cloud-to-vehicle message at QoS 1 to `vehicles/{vin}/{subtopic}`."""
+        if self._outbound is None:
+            raise StoreUnavailable(
+                "this process has no broker link to send to vehicles: start it with ingest on"
+            )
+        self._outbound.send(vin, subtopic, payload, retain=retain)
 
     @property
     def mqtt_url(self) -> str:
@@ -211,17 +227,19 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         wait_ms=settings.ingest_wait_ms,
     )
     metrics.connected.set_function(store.telemetry.online_count)
-    return Platform(
-        settings,
-        store,
-        catalog,
-        clock,
-        metrics,
-        hub,
-        registry,
-        telemetry,
-        ingest,
-        access,
-        password,
-        closers,
+    platform = Platform(
+        settings=settings,
+        store=store,
+        catalog=catalog,
+        clock=clock,
+        metrics=metrics,
+        hub=hub,
+        registry=registry,
+        telemetry=telemetry,
+        ingest=ingest,
+        access=access,
+        platform_password=password,
+        _stops=closers,
     )
+    # Features wire themselves here, one block each, after the core exists.
+    return platform

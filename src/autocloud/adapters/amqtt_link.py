@@ -45,7 +45,7 @@ class IngestTap:
 
     def wants(self, username: str | None, topic: str) -> bool:
         """Only a vehicle's own ingest topics; anything else takes amqtt's normal path."""
-        parts = topic.split("/")
+        parts = topic.split("/", 2)
         return (
             username is not None
             and len(parts) == 3
@@ -104,6 +104,10 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+# Everything a vehicle sends except its retained state, which the platform reads as a subscriber.
+TAPPED = tuple(topic for topic in Topic if topic is not Topic.STATE)
+
+
 class EmbeddedLink:
     """`VehicleLink` on an `EmbeddedBroker`: ingest of telemetry and events, held PUBACKs."""
 
@@ -111,7 +115,7 @@ class EmbeddedLink:
         self,
         broker: Any,  # EmbeddedBroker; typed loosely to keep the import graph acyclic
         *,
-        subtopics: Iterable[Topic] = (Topic.TELEMETRY, Topic.EVENTS),
+        subtopics: Iterable[Topic] = TAPPED,
     ) -> None:
         self._broker = broker
         self._subtopics = tuple(subtopics)

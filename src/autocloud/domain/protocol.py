@@ -24,6 +24,16 @@ class Topic(enum.StrEnum):
     TELEMETRY = "telemetry"
     EVENTS = "events"
     STATE = "state"
+    COMMAND_RESULT = "commands/result"
+    DIAG_RESPONSE = "diag/response"
+
+
+class CloudTopic(enum.StrEnum):
+    """Sub-topics the platform publishes to (cloud to vehicle)."""
+
+    COMMANDS = "commands"
+    DIAG_REQUEST = "diag/request"
+    CONFIG = "config"
 
 
 class Reason(enum.StrEnum):
@@ -54,6 +64,10 @@ Millis = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 SessionId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
 EventType = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[a-z]+(\.[a-z0-9_]+)*$")]
 VinField = Annotated[str, Meta(max_length=64)]
+RequestId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+ShortText = Annotated[str, Meta(max_length=500)]
+EcuName = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+HexBytes = Annotated[str, Meta(max_length=16384, pattern=r"^([0-9a-fA-F]{2})*$")]
 
 
 class ProtocolError(Exception):
@@ -106,7 +120,44 @@ class State(msgspec.Struct, forbid_unknown_fields=True):
     vin: VinField | None = None
 
 
-Message = Telemetry | Event | State
+class CommandStatus(enum.StrEnum):
+    """What a vehicle reports about a command it received."""
+
+    ACCEPTED = "accepted"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+class CommandResult(msgspec.Struct, forbid_unknown_fields=True):
+    """The vehicle's answer to command `id`: accepted, then succeeded, failed or rejected."""
+
+    v: int
+    sid: SessionId
+    seq: Seq
+    ts: Millis
+    id: RequestId
+    status: CommandStatus
+    reason: ShortText | None = None
+    data: dict[str, Any] = {}
+    vin: VinField | None = None
+
+
+class DiagResponse(msgspec.Struct, forbid_unknown_fields=True):
+    """One ECU's ISO 14229 (UDS) response to diagnostic request `id`, hex-encoded."""
+
+    v: int
+    sid: SessionId
+    seq: Seq
+    ts: Millis
+    id: RequestId
+    ecu: EcuName
+    response: HexBytes
+    vin: VinField | None = None
+
+
+Message = Telemetry | Event | State | CommandResult | DiagResponse
+SequencedMessage = Telemetry | Event | CommandResult | DiagResponse
 
 EVENT_FAMILIES = frozenset({"dtc", "alarm", "crash", "hazard", "trip", "charging", "ota"})
 
@@ -114,6 +165,8 @@ _TYPES: dict[Topic, type[Message]] = {
     Topic.TELEMETRY: Telemetry,
     Topic.EVENTS: Event,
     Topic.STATE: State,
+    Topic.COMMAND_RESULT: CommandResult,
+    Topic.DIAG_RESPONSE: DiagResponse,
 }
 _JSON = {t: msgspec.json.Decoder(cls) for t, cls in _TYPES.items()}
 _MSGPACK = {t: msgspec.msgpack.Decoder(cls) for t, cls in _TYPES.items()}
@@ -170,7 +223,7 @@ def _check_envelope(message: Message) -> None:
         raise ProtocolError(
             Reason.UNSUPPORTED_VERSION, f"protocol version {message.v} is not supported (use 1)"
         )
-    if isinstance(message, State):
+    if isinstance(message, State | CommandResult | DiagResponse):
         return
     if isinstance(message, Telemetry):
         _check_samples(message)

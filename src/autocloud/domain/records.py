@@ -102,9 +102,28 @@ class EventRecord:
     received_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A vehicle's reply to the platform (a command result, a diagnostic response).
+
+    `message` is the decoded v1 message; the store writes each kind with its own writer.
+    """
+
+    vehicle_id: int
+    vin: str
+    brand: str
+    received_ms: int
+    message: Any
+
+
 @dataclass(slots=True)
 class WriteBatch:
-    """Everything one ingest batch makes durable, written in one transaction."""
+    """Everything one ingest batch makes durable, written in one transaction.
+
+    `replies` and `extra` are how features beyond telemetry (commands, diagnostics, alerts)
+    ride in the same transaction: the SQL store writes each record with the writer
+    registered for its type, and refuses (raises) a type it has no writer for.
+    """
 
     received_ms: int = 0
     history: list[Point] = field(default_factory=list)
@@ -113,6 +132,8 @@ class WriteBatch:
     presence: list[PresenceChange] = field(default_factory=list)
     windows: dict[tuple[int, str], SeqWindow] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    extra: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

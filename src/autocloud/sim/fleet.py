@@ -19,6 +19,7 @@ import msgspec
 from autocloud.domain.vin import check_digit
 from autocloud.sim.energy import PRESET_FOR, Powertrain
 from autocloud.sim.faults import FaultPlan
+from autocloud.sim.inbound import SUBSCRIBED, receive
 from autocloud.sim.places import Places
 from autocloud.sim.roads import Router
 from autocloud.sim.transport import Connection, Pool
@@ -154,7 +155,7 @@ class Fleet:
         """Open every vehicle's own MQTT session and announce it online."""
         self._host, self._port = host, port
         for vin, secret in self._secrets.items():
-            conn = Connection(vin, secret, host, port)
+            conn = Connection(vin, secret, host, port, listen=SUBSCRIBED)
             self.connections[vin] = conn
             self.pool.open(conn)
         if not self.pool.until(
@@ -210,6 +211,10 @@ class Fleet:
             else:
                 self.pool.close(conn, graceful=False)  # a tunnel: the broker sends the will
         vehicle.tick(1.0, sim_ms, self._router, self._places)
+        for subtopic, payload in conn.take_inbox():
+            for reply_topic, reply_payload in receive(vehicle, subtopic, payload, sim_ms):
+                conn.publish(reply_topic, reply_payload)
+                self.stats.sent += 1
         for subtopic, payload in vehicle.outgoing(online and conn.connected):
             conn.publish(subtopic, payload)
             self.stats.sent += 1

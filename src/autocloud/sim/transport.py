@@ -34,6 +34,10 @@ class Connection:
     refused: str | None = field(default=None, init=False)
     acked: int = field(default=0, init=False)
     sent: int = field(default=0, init=False)
+    # Cloud-to-vehicle sub-topics to subscribe to (QoS 1); what arrives waits in `inbox`
+    # until the simulator's thread takes it (`take_inbox`).
+    listen: tuple[str, ...] = ()
+    inbox: list[tuple[str, bytes]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.client = mqtt.Client(
@@ -48,6 +52,7 @@ class Connection:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
 
     def topic(self, subtopic: str) -> str:
         return f"vehicles/{self.vin}/{subtopic}"
@@ -66,12 +71,24 @@ class Connection:
             self.refused = str(reason)
         else:
             self.connected, self.refused = True, None
+            if self.listen:
+                self.client.subscribe([(self.topic(sub), 1) for sub in self.listen])
 
     def _on_disconnect(self, *_args: object) -> None:
         self.connected = False
 
     def _on_publish(self, *_args: object) -> None:
         self.acked += 1
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        prefix = self.topic("")
+        if message.topic.startswith(prefix):
+            self.inbox.append((message.topic[len(prefix) :], bytes(message.payload)))
+
+    def take_inbox(self) -> list[tuple[str, bytes]]:
+        """The cloud's messages received since the last call, oldest first."""
+        taken, self.inbox = self.inbox, []
+        return taken
 
 
 class Pool:

@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from autocloud.adapters.sql.dialect import Dialect, HistoryTuple
 from autocloud.adapters.sql.errors import translated
+from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
 from autocloud.adapters.sql.schema import (
     dead_letters,
@@ -153,9 +154,10 @@ def _by_path(row: Any) -> str:
 class SqlTelemetry:
     """Writer and reader of telemetry on any SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+    def __init__(self, engine: Engine, dialect: Dialect, writers: Writers | None = None) -> None:
         self._engine = engine
         self._dialect = dialect
+        self.writers = writers or Writers()
         self._ids: dict[str, int] = {}
         self._paths: dict[int, str] = {}
         self._lock = threading.Lock()
@@ -223,6 +225,8 @@ class SqlTelemetry:
             for statement, rows in self._statements(batch):
                 if rows:
                     conn.execute(statement, rows)
+            if batch.replies or batch.extra:
+                self.writers.write(conn, self._dialect, batch)
 
     def _statements(self, batch: WriteBatch) -> list[tuple[Any, list[dict[str, Any]]]]:
         ins = self._dialect.insert

@@ -13,7 +13,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock
@@ -52,7 +52,9 @@ class Pipeline:
         *,
         max_payload_bytes: int,
         max_future_skew_ms: int,
+        after_record: Sequence[tuple[str, Stage]] = (),
     ) -> None:
+        """`after_record`: features' stages (alert rules…) that run on what `record` kept."""
         self.authorise = Authorise(store)
         self.dedupe = Dedupe(store)
         self.stages: list[tuple[str, Stage]] = [
@@ -64,6 +66,7 @@ class Pipeline:
             ("dedupe", self.dedupe),
             ("validate", Validate(catalog, max_future_skew_ms)),
             ("record", Record(store)),
+            *after_record,
         ]
         self._metrics = metrics
         self._timers = {name: metrics.stage_seconds.labels(name) for name, _ in self.stages}
@@ -107,6 +110,9 @@ class IngestService:
         self._drain_until: float | None = None
         self._thread: threading.Thread | None = None
         self.processed = 0
+        # Called with every committed batch, after the acks, on the ingest thread: features
+        # that react to vehicle replies (commands, diagnostics) hook in here. Keep them quick.
+        self.after_commit: list[Callable[[Batch], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, *links: VehicleLink) -> None:
@@ -249,6 +255,11 @@ class IngestService:
             self._ack(message)
         self._account(batch)
         self._hub.publish(changes(batch))
+        for listener in self.after_commit:
+            try:
+                listener(batch)
+            except Exception:  # a listener's defect must not undo a committed, acked batch
+                log.exception("after-commit listener %r failed", listener)
         self.processed += len(messages)
         return batch
 

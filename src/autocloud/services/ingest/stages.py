@@ -13,10 +13,13 @@ import msgspec
 
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.protocol import (
+    CommandResult,
+    DiagResponse,
     Event,
     Message,
     ProtocolError,
     Reason,
+    SequencedMessage,
     State,
     Telemetry,
     Topic,
@@ -29,6 +32,7 @@ from autocloud.domain.records import (
     EventRecord,
     Point,
     PresenceChange,
+    Reply,
     Value,
     VehicleRef,
     WriteBatch,
@@ -188,7 +192,7 @@ class Validate:
             message = item.message
             if isinstance(message, Telemetry):
                 self._telemetry(batch, item, message, latest)
-            elif isinstance(message, Event):
+            elif isinstance(message, Event | CommandResult | DiagResponse):
                 self._check_ts(batch, item, message.ts, latest)
 
     def _check_ts(self, batch: Batch, item: Item, ts: int, latest: int) -> bool:
@@ -246,7 +250,7 @@ class Dedupe:
             window = batch.out.windows.get(key)
             if window is None:
                 window = self.cache.get(key, SeqWindow()).copy()
-            assert isinstance(item.message, Telemetry | Event)
+            assert isinstance(item.message, SequencedMessage)
             verdict = window.offer(item.message.seq)
             if verdict is Verdict.NEW:
                 batch.out.windows[key] = window
@@ -264,7 +268,7 @@ class Dedupe:
 
     @staticmethod
     def _key(item: Item) -> tuple[int, str]:
-        assert item.vehicle is not None and isinstance(item.message, Telemetry | Event)
+        assert item.vehicle is not None and isinstance(item.message, SequencedMessage)
         return item.vehicle.id, item.message.sid
 
     def committed(self, out: WriteBatch) -> None:
@@ -327,11 +331,24 @@ def _state(batch: Batch, item: Item) -> None:
     )
 
 
+def _reply(batch: Batch, item: Item) -> None:
+    """A vehicle's reply to the platform; the store writes it with the writer of its type."""
+    assert item.vehicle is not None and item.vin is not None
+    batch.out.replies.append(
+        Reply(item.vehicle.id, item.vin, item.vehicle.brand, item.inbound.received_ms, item.message)
+    )
+
+
 def _nothing(batch: Batch, item: Item) -> None:
     return None
 
 
-_ROUTES: dict[type, Callable[[Batch, Item], None]] = {Event: _event, State: _state}
+_ROUTES: dict[type, Callable[[Batch, Item], None]] = {
+    Event: _event,
+    State: _state,
+    CommandResult: _reply,
+    DiagResponse: _reply,
+}
 
 __all__ = [
     "Authorise",
