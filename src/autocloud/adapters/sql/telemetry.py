@@ -46,6 +46,7 @@ from autocloud.domain.records import (
     DeadLetter,
     DesiredSignal,
     HistoryRow,
+    Point,
     PresenceChange,
     Twin,
     TwinSignal,
@@ -102,11 +103,15 @@ def _last_per_key(
         held = latest.get(k)
         if held is None or newest is None or row[newest] >= held[newest]:
             latest[k] = row
-    return latest.values()
+    return [latest[k] for k in sorted(latest)]
 
 
 def _history_rows(batch: WriteBatch) -> list[HistoryTuple]:
-    """One row per (vehicle, signal, ts), the later write winning, as in the twin."""
+    """One row per (vehicle, signal, ts), the later write winning, as in the twin.
+
+    Rows come out in key order, like every other write of a batch: two consumers committing
+    overlapping batches then take row locks in the same order and cannot deadlock.
+    """
     latest: dict[tuple[int, int, int], HistoryTuple] = {}
     for p in batch.history:
         num = numeric(p.value)
@@ -117,7 +122,11 @@ def _history_rows(batch: WriteBatch) -> list[HistoryTuple]:
             num,
             _text(p.value),
         )
-    return list(latest.values())
+    return [latest[k] for k in sorted(latest)]
+
+
+def _twin_key(point: Point) -> tuple[int, int]:
+    return point.vehicle_id, point.signal_id
 
 
 def _presence_row(change: PresenceChange) -> dict[str, Any]:
@@ -240,7 +249,7 @@ class SqlTelemetry:
                 "num": numeric(p.value),
                 "received_ms": now,
             }
-            for p in batch.twin
+            for p in sorted(batch.twin, key=_twin_key)
         ]
         twin_upsert = ins(twin)
         twin_upsert = twin_upsert.on_conflict_do_update(
@@ -315,7 +324,7 @@ class SqlTelemetry:
                         "bits": w.to_bytes(),
                         "updated_ms": now,
                     }
-                    for k, w in batch.windows.items()
+                    for k, w in sorted(batch.windows.items())
                 ],
             ),
             (
