@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check bench lock up clean
+.PHONY: demo test lint typecheck check bench lock up clean web
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12), "Autocloud needs Python 3.12+ (set PYTHON=…)"'
@@ -13,15 +13,31 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The dashboard (web/): npm ci from the lockfile, then esbuild into web/dist. Rebuilt when a
+# web source, the lockfile or the build script changes; needs node and npm (not the internet
+# at run time: every asset is served by the platform).
+WEB_STAMP := web/dist/.built
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs web/package.json web/package-lock.json
 
-demo: $(STAMP)  ## embedded platform + scripted fleet
-	$(BIN)/autocloud demo $(if $(wildcard ../shared/data/vss/vss_release_6.0.json),--vss-path ../shared/data/vss/vss_release_6.0.json,)
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
 
-up: $(STAMP)
+$(WEB_STAMP): web/node_modules/.package-lock.json $(WEB_SOURCES)
+	cd web && node build.mjs
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)
+
+demo: $(STAMP) $(WEB_STAMP)  ## embedded platform + scripted fleet
+	$(BIN)/autocloud demo $(if $(wildcard ../shared/data/vss/vss_release_6.0.json),--vss-path ../shared/data/vss/vss_release_6.0.json,) \
+	  $(if $(wildcard ../shared/data/dtc/obd_codes.json),--dtc-catalog ../shared/data/dtc/obd_codes.json,)
+
+up: $(STAMP) $(WEB_STAMP)
 	$(BIN)/autocloud up
 
-test: $(STAMP)  ## the whole suite
+test: $(STAMP) $(WEB_STAMP)  ## the whole suite
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
@@ -41,4 +57,4 @@ lock:  ## re-resolve dependencies into constraints.txt
 	.lock-venv/bin/pip freeze --exclude-editable > constraints.txt && rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/dist web/node_modules

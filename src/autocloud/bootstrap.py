@@ -15,21 +15,33 @@ from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock, SystemClock
+from autocloud.domain.dtc_catalog import DtcCatalog, load_catalog
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import Topic
 from autocloud.domain.secrets import new_secret
+from autocloud.ports.gateways import GatewayAccess
 from autocloud.ports.link import VehicleAccess, VehicleLink
+from autocloud.services.alert_stage import AlertStage
+from autocloud.services.alerts import AlertService
+from autocloud.services.diagnostic_sessions import DiagnosticSessions
+from autocloud.services.diagnostics import DiagnosticsService, DtcStage
 from autocloud.services.fanout import Hub
+from autocloud.services.gateways import DeferredGatewayAccess, GatewayService
 from autocloud.services.ingest.service import IngestService, Pipeline
+from autocloud.services.mapdata import MapData
 from autocloud.services.metrics import Metrics
+from autocloud.services.pulse import FleetPulse
 from autocloud.services.registry import RegistryService
+from autocloud.services.commands import CommandService
 from autocloud.services.telemetry import TelemetryService
+from autocloud.services.webhooks import RetryPolicy, WebhookService
 from autocloud.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ADMIN_TOKEN_FILE = "admin-token"
 PLATFORM_SECRET_FILE = "platform-secret"
+COMMAND_KEY_FILE = "command-signing-key.pem"
 SYSTEM = Principal("system", Role.ADMIN, None)
 
 
@@ -90,7 +102,15 @@ class Platform:
     # The link that carries cloud-to-vehicle messages (commands, diagnostic requests); set by
     # start(). Features send through `send()`, never through an adapter of their own.
     _outbound: VehicleLink | None = None
+    commands: CommandService | None = None  # remote commands (services/commands.py)
+    gateways: GatewayService | None = None  # fleet-gateway credentials (services/gateways.py)
     # Features beyond the core add their services below (one field each, built in `build`).
+    mapdata: MapData | None = None  # the dashboard's base map (routes_dashboard)
+    pulse: FleetPulse | None = None  # vehicles online and messages/s over time (dashboard)
+    diagnostics: DiagnosticSessions | None = None  # remote UDS sessions (routes_diag)
+    webhooks: WebhookService | None = None  # signed webhooks (routes_webhooks)
+    health: DiagnosticsService | None = None  # active DTCs, vehicle and fleet health
+    alerts: AlertService | None = None  # alert rules and alerts (stage in the pipeline)
     _retention: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, ingest: bool = True) -> None:
@@ -102,13 +122,18 @@ class Platform:
         if ingest:
             self.ingest.start()
         if embedded:
-            from autocloud.adapters.amqtt_broker import EmbeddedAccess, EmbeddedBroker
+            from autocloud.adapters.amqtt_broker import (
+                EmbeddedAccess,
+                EmbeddedBroker,
+                EmbeddedGatewayAccess,
+            )
             from autocloud.adapters.amqtt_link import EmbeddedLink
 
             broker = EmbeddedBroker(
                 host=host,
                 port=port,
                 verify_vehicle=self.registry.verify_vehicle,
+                verify_gateway=self.gateways.verify if self.gateways is not None else None,
                 platform_user=self.settings.platform_user,
                 platform_password=self.platform_password,
             )
@@ -120,6 +145,8 @@ class Platform:
             self._stops.append(broker.stop)
             assert isinstance(self.access, _LateAccess)
             self.access.target = EmbeddedAccess(broker)
+            if self.gateways is not None:
+                self.gateways.connect_broker(EmbeddedGatewayAccess(broker))
             port = broker.port
         if ingest:
             link = MqttLink(
@@ -140,6 +167,9 @@ class Platform:
                 self._outbound = link
             self._stops.append(self.ingest.stop)
         self._start_retention()
+        if self.commands is not None:  # sends to returning vehicles, expires, notifies
+            self.commands.delivery.start()
+            self._stops.append(self.commands.delivery.stop)
 
     def _start_retention(self) -> None:
         def run() -> None:
@@ -195,6 +225,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     hub = Hub()
     password = settings.platform_password or _secret_file(settings.data_dir / PLATFORM_SECRET_FILE)
     access: VehicleAccess
+    gateway_access: GatewayAccess = DeferredGatewayAccess()  # the embedded broker, once started
     closers: list[Callable[[], None]] = []
     if settings.broker_kind == "mosquitto":
         from autocloud.adapters.mosquitto import MosquittoDynsec
@@ -205,17 +236,20 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         )
         dynsec.ensure_platform_client(settings.platform_user, password)
         access = dynsec
+        gateway_access = dynsec
         closers.append(dynsec.close)
     else:
         access = _LateAccess()
     registry = RegistryService(store.registry, access, clock)
     telemetry = TelemetryService(store.telemetry, store.telemetry, registry, catalog, clock)
+    dtc_stage, alert_stage, dtc_catalog = _diagnostic_stages(settings, store, hub)
     pipeline = Pipeline(
         store.telemetry,
         catalog,
         metrics,
         max_payload_bytes=settings.max_payload_bytes,
         max_future_skew_ms=settings.max_future_skew_s * 1000,
+        after_record=[("dtc", dtc_stage), ("alerts", alert_stage)],  # alerts see DTC updates
     )
     ingest = IngestService(
         store.telemetry,
@@ -242,4 +276,76 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         _stops=closers,
     )
     # Features wire themselves here, one block each, after the core exists.
+    platform.commands = _commands(platform)
+    platform.diagnostics = DiagnosticSessions(
+        store.diag_sessions,
+        registry,
+        telemetry,
+        platform.send,
+        hub,
+        clock,
+        timeout_s=settings.diag_timeout_s,
+    )
+    ingest.after_commit.append(platform.diagnostics.on_commit)
+    platform.diagnostics.start()
+    platform._stops.append(platform.diagnostics.stop)
+    from autocloud.adapters.webhook_http import HttpWebhookSender
+
+    platform.webhooks = WebhookService(
+        store.webhooks,
+        HttpWebhookSender(settings.webhook_timeout_s, pool=settings.webhook_workers),
+        clock,
+        RetryPolicy(
+            settings.webhook_max_attempts,
+            settings.webhook_backoff_s,
+            settings.webhook_backoff_max_s,
+            settings.webhook_timeout_s,
+            settings.webhook_workers,
+            settings.webhook_allow_private,
+        ),
+    )
+    platform.webhooks.start(hub)
+    platform._stops.append(platform.webhooks.stop)
+    platform.gateways = GatewayService(store.gateways, gateway_access, clock)
+    from autocloud.adapters import osm_map
+
+    platform.mapdata = MapData(
+        settings.map_path, settings.data_dir / "map", osm_map.roads_geojson, osm_map.encode
+    )
+    from autocloud.adapters.sql import pulse
+
+    platform.pulse = FleetPulse(lambda: pulse.fleet_counts(store.engine), clock)
+    ingest.after_commit.append(platform.pulse.on_commit)
+    platform._stops.append(platform.pulse.stop)
+    ingest.after_commit.extend([dtc_stage.committed, alert_stage.committed])
+    platform.health = DiagnosticsService(store.dtcs, registry, dtc_catalog)
+    platform.alerts = AlertService(store.alerts, alert_stage, registry, catalog, hub, clock)
     return platform
+
+
+def _diagnostic_stages(
+    settings: Settings, store: SqlStore, hub: Hub
+) -> tuple[DtcStage, AlertStage, DtcCatalog]:
+    """The DTC and alert-rule ingest stages; open alerts are restored from the store."""
+    path = settings.dtc_catalog_path
+    dtc_catalog = load_catalog(path) if path is not None else DtcCatalog()
+    alert_stage = AlertStage(store.alerts, hub)
+    alert_stage.restore()
+    return DtcStage(store.dtcs, hub, dtc_catalog), alert_stage, dtc_catalog
+
+
+def _commands(platform: Platform) -> CommandService:
+    """Remote commands: the signing key in data_dir, delivery through `platform.send`."""
+    from autocloud.adapters.keyfile import load_or_create
+    from autocloud.services.command_delivery import Delivery
+    from autocloud.services.commands import Limits
+
+    s = platform.settings
+    signer = load_or_create(s.data_dir / COMMAND_KEY_FILE)
+    store = platform.store.commands
+    delivery = Delivery(store, signer, platform.send, platform.hub, platform.clock)
+    platform.ingest.after_commit.append(delivery.after_commit)
+    limits = Limits(s.command_min_soc_pct, s.command_rate_per_vehicle, s.command_rate_per_caller)
+    return CommandService(
+        store, platform.registry, platform.store.telemetry, delivery, signer, platform.clock, limits
+    )

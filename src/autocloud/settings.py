@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     vss_path: Path | None = Field(
         None, description="VSS release JSON; when set, every leaf of it is accepted as a signal."
     )
+    map_path: Path | None = Field(
+        None,
+        description="OSM file (.osm or .osm.pbf) the fleet drives on: the dashboard's base map. "
+        "`autocloud demo` sets it to its generated town.",
+    )
+    dtc_catalog_path: Path | None = Field(
+        None,
+        description="DTC descriptions, a JSON array of {Code, Description}; without it codes "
+        "are still decoded and graded, only undescribed.",
+    )
     max_payload_bytes: int = Field(128 * 1024, ge=256)
     max_future_skew_s: int = Field(300, ge=0)
     ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
@@ -59,8 +69,30 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{1,32}$",
         description="Names this process's persistent broker session; one per consumer process.",
     )
+    command_min_soc_pct: float = Field(
+        20.0, ge=0, le=100, description="Remote climate is refused below this battery level."
+    )
+    command_rate_per_vehicle: int = Field(
+        30, ge=1, description="Commands a vehicle takes per minute (token bucket; burst = rate)."
+    )
+    command_rate_per_caller: int = Field(
+        600, ge=1, description="Commands one API token may send per minute (token bucket)."
+    )
     history_retention_days: float = Field(90, gt=0)
     dead_letter_retention_days: float = Field(30, gt=0)
+    diag_timeout_s: float = Field(
+        30, gt=0, le=3600, description="How long a remote diagnostic session waits for ECUs."
+    )
+    webhook_max_attempts: int = Field(8, ge=1, le=50, description="Tries before a dead letter.")
+    webhook_backoff_s: float = Field(2, gt=0, description="Wait after the first failed try.")
+    webhook_backoff_max_s: float = Field(3600, gt=0, description="Longest wait between tries.")
+    webhook_timeout_s: float = Field(10, gt=0, le=120, description="One delivery attempt.")
+    webhook_workers: int = Field(4, ge=1, le=64, description="Deliveries in flight at once.")
+    webhook_allow_private: bool = Field(
+        False,
+        description="Allow webhook URLs on loopback/private/link-local addresses (dev and "
+        "tests only: in production this is how webhooks reach internal services - SSRF).",
+    )
     log_level: str = "info"
 
     @field_validator("broker")

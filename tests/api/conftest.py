@@ -85,6 +85,10 @@ class Tenant:
     owner_email: str
     tokens: dict[str, str] = field(default_factory=dict)  # role -> bearer token
     token_ids: dict[str, int] = field(default_factory=dict)  # role -> token id
+    command_id: str = ""  # a command sent to its vehicle (set by the tenancy walk's seed)
+    gateway_id: int = 0  # a fleet gateway granted its vehicle (set by the tenancy walk's seed)
+    rule_id: int = 0  # an alert rule of its brand (set by the tenancy walk's seed)
+    alert_id: int = 0  # an alert that rule opened on its vehicle (set by the seed)
 
     def h(self, role: str = "admin") -> dict[str, str]:
         return auth(self.tokens[role])

@@ -119,19 +119,35 @@ class Refs:
     vin: str
     owner_id: int
     token_id: int
+    command_id: str = "0" * 32
+    gateway_id: int = 999_996
+    rule_id: int = 999_995
+    alert_id: int = 999_994
 
     @classmethod
     def of(cls, t: Tenant) -> "Refs":
-        return cls(t.id, t.vin, t.owner_id, t.token_ids["admin"])
+        found = cls(t.id, t.vin, t.owner_id, t.token_ids["admin"], t.command_id)
+        found.gateway_id = t.gateway_id
+        found.rule_id, found.alert_id = t.rule_id, t.alert_id
+        return found
 
 
 GHOST = Refs(brand="nosuch", vin=eu_vin(999_999), owner_id=999_998, token_id=999_997)
+APP_KEY = "3e752773a25c7bac4d5f6925bcc858fbaea823c1efbe8a90c1b4ec56137e243f"  # an Ed25519 key
+SLOW = {"path": SPEED, "op": "<", "threshold": 1}  # an alert rule's condition
 FRESH_VIN = na_vin(777)  # a VIN nobody registered: for bodies that create a vehicle
 
 PATH_REFS: dict[str, Callable[[Refs], Any]] = {
     "vin": lambda r: r.vin,
     "owner_id": lambda r: r.owner_id,
     "token_id": lambda r: r.token_id,
+    "command_id": lambda r: r.command_id,
+    "gateway_id": lambda r: r.gateway_id,
+    "rule_id": lambda r: r.rule_id,
+    "alert_id": lambda r: r.alert_id,
+    "session_id": lambda r: f"ds{r.token_id:016x}",  # diagnostics: the VIN decides first
+    "webhook_id": lambda r: r.token_id,  # beta's real ones: tests/api/test_webhooks_api.py
+    "delivery_id": lambda r: r.token_id,
 }
 # Query parameters that name a tenant's thing; `brand` always targets, `vin` on a list is a
 # filter (an empty result is a fine answer) but on a stream it must be refused up front.
@@ -144,6 +160,19 @@ BODIES: dict[tuple[str, str], Callable[[Refs], Any]] = {
     ("POST", "/v1/owners"): lambda r: {"brand": r.brand, "name": "Mallory", "email": "m@x.example"},
     ("POST", "/v1/tokens"): lambda r: {"name": "walker", "role": "admin", "brand": r.brand},
     ("PATCH", "/v1/vehicles/{vin}/twin/desired"): lambda r: {LOCKED: True},
+    ("POST", "/v1/gateways"): lambda r: {"name": "walker", "brand": r.brand},
+    ("POST", "/v1/alert-rules"): lambda r: {"name": "w", "brand": r.brand, "signal": SLOW},
+    ("PUT", "/v1/alert-rules/{rule_id}"): lambda r: {"name": "w", "brand": r.brand, "signal": SLOW},
+    ("POST", "/v1/gateways/{gateway_id}/grant"): lambda r: {"vins": [r.vin]},
+    ("POST", "/v1/gateways/{gateway_id}/revoke"): lambda r: {"vins": [r.vin]},
+    ("POST", "/v1/vehicles/{vin}/commands"): lambda r: {"name": "lock"},
+    ("POST", "/v1/vehicles/{vin}/keys"): lambda r: {"public_key": APP_KEY, "label": "walker"},
+    ("POST", "/v1/vehicles/{vin}/diagnostics"): lambda r: {"ecus": ["ECM"], "reads": ["vin"]},
+    ("POST", "/v1/webhooks"): lambda r: {
+        "url": "https://hooks.example/autocloud",
+        "events": ["alert"],
+        "brand": r.brand,
+    },
 }
 # More query variants of routes whose answer takes several shapes.
 EXTRA_QUERIES: dict[tuple[str, str], list[dict[str, str]]] = {
@@ -244,6 +273,8 @@ def _normalised(text: str, refs: Refs, sent: str) -> str:
         (refs.brand, "<brand>"),
         (str(refs.owner_id), "<id>"),  # one placeholder: ids of different kinds may coincide
         (str(refs.token_id), "<id>"),
+        (str(refs.rule_id), "<id>"),
+        (str(refs.alert_id), "<id>"),
     ):
         if re.search(rf"\b{re.escape(value)}\b", sent):
             text = re.sub(rf"\b{re.escape(value)}\b", placeholder, text)
@@ -262,9 +293,31 @@ def seed(env: Env) -> None:
         env.send(tenant.vin, NOW - 120_000, {SPEED: 50.0, SOC: 40.0})
         env.send(tenant.vin, NOW - 60_000, {SPEED: 60.0, SOC: 39.0})
         env.send(tenant.vin, NOW - 30_000, bad)
+        fast = {"path": SPEED, "op": ">", "threshold": 55}
+        rule = {"name": "fast", "brand": tenant.id, "signal": fast}
+        r = env.client.post("/v1/alert-rules", json=rule, headers=env.g)
+        assert r.status_code == 201, r.text
+        tenant.rule_id = r.json()["id"]
+        env.send(tenant.vin, NOW - 20_000, {SPEED: 61.0})  # opens an alert of that rule
+        r = env.client.get("/v1/alerts", params={"brand": tenant.id}, headers=env.g)
+        tenant.alert_id = r.json()["items"][0]["id"]
         env.ingest(state(tenant.vin, True, NOW - 100_000))
         r = env.client.patch(
             f"/v1/vehicles/{tenant.vin}/twin/desired", json={LOCKED: False}, headers=env.g
+        )
+        assert r.status_code == 200, r.text
+        r = env.client.post(
+            f"/v1/vehicles/{tenant.vin}/commands", json={"name": "lock"}, headers=env.g
+        )
+        assert r.status_code == 201, r.text
+        tenant.command_id = r.json()["id"]
+        r = env.client.post(
+            "/v1/gateways", json={"name": "depot", "brand": tenant.id}, headers=env.g
+        )
+        assert r.status_code == 201, r.text
+        tenant.gateway_id = r.json()["gateway"]["id"]
+        r = env.client.post(
+            f"/v1/gateways/{tenant.gateway_id}/grant", json={"vins": [tenant.vin]}, headers=env.g
         )
         assert r.status_code == 200, r.text
 
@@ -277,8 +330,14 @@ def snapshot(env: Env) -> dict[str, Any]:
         "vehicles": c.get("/v1/vehicles", params={"brand": "beta"}, headers=g).json(),
         "owners": c.get("/v1/owners", params={"brand": "beta"}, headers=g).json(),
         "tokens": c.get("/v1/tokens", params={"brand": "beta"}, headers=g).json(),
+        "gateways": c.get("/v1/gateways", params={"brand": "beta"}, headers=g).json(),
+        "alert_rules": c.get("/v1/alert-rules", params={"brand": "beta"}, headers=g).json(),
+        "alerts": c.get("/v1/alerts", params={"brand": "beta"}, headers=g).json(),
+        "health": c.get(f"/v1/vehicles/{b.vin}/health", headers=g).json(),
         "brands": c.get("/v1/brands", headers=g).json(),
         "twin": c.get(f"/v1/vehicles/{b.vin}/twin", headers=g).json(),
+        "commands": c.get("/v1/commands", params={"brand": "beta"}, headers=g).json(),
+        "keys": c.get(f"/v1/vehicles/{b.vin}/keys", headers=g).json(),
         "credential_ok": env.platform.registry.verify_vehicle(b.vin, b.secret),
     }
     got["twin"].pop("online", None)  # presence is not the walk's business
@@ -376,7 +435,17 @@ def test_wrong_tenant_walk(env: Env, role: str) -> None:
 
 # --- lists ------------------------------------------------------------------------------------
 
-LISTS = ["/v1/vehicles", "/v1/fleet", "/v1/owners", "/v1/dead-letters", "/v1/brands", "/v1/tokens"]
+LISTS = [
+    "/v1/vehicles",
+    "/v1/fleet",
+    "/v1/owners",
+    "/v1/dead-letters",
+    "/v1/brands",
+    "/v1/tokens",
+    "/v1/gateways",
+    "/v1/alert-rules",
+    "/v1/alerts",
+]
 
 
 @pytest.mark.parametrize("url", LISTS)

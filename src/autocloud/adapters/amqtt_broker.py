@@ -69,6 +69,7 @@ from amqtt.session import Session
 from amqtt.utils import gen_client_id
 
 from autocloud.domain.errors import ConfigurationError
+from autocloud.domain.gateway import gateway_may_publish, is_gateway_username
 
 __all__ = [
     "TOPIC_ROOT",
@@ -112,6 +113,23 @@ class AccessPolicy:
     verify_vehicle: Callable[[str, str], bool]
     platform_user: str
     platform_password: str = field(repr=False)
+    # Fleet gateways: `verify_gateway(login, secret)` returns the granted VINs (None: refused);
+    # `gateway_vins` holds each connected gateway's current grants, replaced on every change.
+    verify_gateway: Callable[[str, str], frozenset[str] | None] | None = None
+    gateway_vins: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def may_publish_for(self, username: str | None, vin: str) -> bool:
+        """Whether `username` may publish data for `vin`: the vehicle itself or a gateway
+        granted it (the ingest tap asks this for every message it takes)."""
+        if username == vin:
+            return True
+        return is_gateway_username(username) and vin in self.gateway_vins.get(username or "", ())
+
+    def gateway_may(self, username: str, topic: str | None, action: object) -> bool:
+        """A gateway may only PUBLISH data topics of its granted VINs; nothing else."""
+        if action != Action.PUBLISH:
+            return False
+        return gateway_may_publish(topic, self.gateway_vins.get(username, frozenset()))
 
     def is_platform(self, username: str | None) -> bool:
         """Whether `username` is the platform's own identity."""
@@ -129,6 +147,8 @@ class AccessPolicy:
             return False
         if self.is_platform(username):
             return True
+        if is_gateway_username(username):
+            return False  # see gateway_may: publish only, checked with the action
         return _is_vehicle_username(username) and topic.startswith(f"{TOPIC_ROOT}/{username}/")
 
 
@@ -181,6 +201,9 @@ class VehicleAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no
         if not await self._credential_ok(username, session.password or ""):
             logger.info("MQTT connection refused: bad credential for %r", username)
             return False
+        if is_gateway_username(username) and session.will_flag:
+            logger.info("MQTT connection refused: gateway %r may not set a will", username)
+            return False
         if not self._policy.is_platform(username) and session.client_id != username:
             logger.info(
                 "MQTT connection refused: vehicle %r must connect with client id = its VIN, not %r",
@@ -211,11 +234,28 @@ class VehicleAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]  # amqtt ships no
             return _same_secret(password, self._policy.platform_password)
         if not _is_vehicle_username(username) or not password:
             return False
+        if is_gateway_username(username):
+            return await self._gateway_ok(username, password)
         try:
             return bool(await asyncio.to_thread(self._policy.verify_vehicle, username, password))
         except Exception:
             logger.exception("Vehicle credential check failed for %r; refusing", username)
             return False
+
+    async def _gateway_ok(self, username: str, password: str) -> bool:
+        """Check a gateway's secret through the platform and remember its granted VINs."""
+        verify = self._policy.verify_gateway
+        if verify is None:
+            return False
+        try:
+            vins = await asyncio.to_thread(verify, username, password)
+        except Exception:
+            logger.exception("Gateway credential check failed for %r; refusing", username)
+            return False
+        if vins is None:
+            return False
+        self._policy.gateway_vins[username] = vins
+        return True
 
 
 class VehicleTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships no type hints
@@ -240,7 +280,10 @@ class VehicleTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships 
     ) -> bool:
         """Return True if the session's user may perform `action` on `topic`."""
         username: str | None = session.username if session is not None else None
-        allowed = self._policy.may_use(username, topic)
+        if is_gateway_username(username) and username is not None:
+            allowed = self._policy.gateway_may(username, topic, action)
+        else:
+            allowed = self._policy.may_use(username, topic)
         if not allowed:
             logger.info("MQTT %s refused: %r on topic %r", action, username, topic)
         return allowed
@@ -425,6 +468,7 @@ class EmbeddedBroker:
         stop_timeout_s: float = 15.0,
         connect_timeout_s: float = 10.0,
         session_expiry_s: int | None = 86_400,
+        verify_gateway: Callable[[str, str], frozenset[str] | None] | None = None,
     ) -> None:
         """Configure the broker; nothing listens before `start()`.
 
@@ -449,7 +493,9 @@ class EmbeddedBroker:
             raise ConfigurationError(f"Invalid MQTT port {port}: use 1-65535, or 0 for any")
         self._host = host
         self._port = port
-        self._policy = AccessPolicy(verify_vehicle, platform_user, platform_password)
+        self._policy = AccessPolicy(
+            verify_vehicle, platform_user, platform_password, verify_gateway
+        )
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._connect_timeout_s = connect_timeout_s
@@ -548,6 +594,17 @@ class EmbeddedBroker:
         if self._loop is None:
             raise ConfigurationError("the embedded broker is not running; call start() first")
         return self._loop
+
+    def may_publish_for(self, username: str | None, vin: str) -> bool:
+        """Whether `username` (a vehicle or a fleet gateway) may publish data for `vin`."""
+        return self._policy.may_publish_for(username, vin)
+
+    def set_gateway_vins(self, username: str, vins: frozenset[str]) -> None:
+        """Replace a gateway's grants at once, for its connected session too."""
+        self._policy.gateway_vins[username] = vins
+
+    def forget_gateway(self, username: str) -> None:
+        self._policy.gateway_vins.pop(username, None)
 
     def install_tap(self, tap: Any) -> None:
         """Hand vehicles' ingest messages to `tap` (see amqtt_link); None removes it.
@@ -703,3 +760,23 @@ class EmbeddedAccess:
         dropped = self._broker.disconnect(vin)
         if dropped:
             logger.info("Revoked %s: dropped %d MQTT session(s)", vin, dropped)
+
+
+class EmbeddedGatewayAccess:
+    """`GatewayAccess` for the embedded broker: the registry checks the login at CONNECT,
+    and a change of grants applies to a connected gateway at once (no reconnect)."""
+
+    def __init__(self, broker: EmbeddedBroker) -> None:
+        self._broker = broker
+
+    def set_gateway(self, username: str, secret: str | None, vins: frozenset[str]) -> None:
+        """New grants apply now; a new secret (re-created gateway) ends the old session."""
+        if secret is not None:
+            self.remove_gateway(username)
+        self._broker.set_gateway_vins(username, vins)
+
+    def remove_gateway(self, username: str) -> None:
+        self._broker.forget_gateway(username)
+        dropped = self._broker.disconnect(username)
+        if dropped:
+            logger.info("Removed gateway %s: dropped %d MQTT session(s)", username, dropped)

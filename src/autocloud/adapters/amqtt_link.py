@@ -38,21 +38,25 @@ class IngestTap:
         self,
         sink: Sink,
         subtopics: Iterable[Topic],
+        may_publish_for: Callable[[str | None, str], bool] | None = None,
     ) -> None:
         self.sink = sink
         self.subtopics = frozenset(t.value for t in subtopics)
+        # Who may publish for a VIN besides the vehicle itself (fleet gateways); None: nobody.
+        self.may_publish_for = may_publish_for
         self.active = True  # cleared when the link stops; wrapped sessions fall back
 
     def wants(self, username: str | None, topic: str) -> bool:
-        """Only a vehicle's own ingest topics; anything else takes amqtt's normal path."""
+        """A vehicle's own ingest topics, or those of a VIN granted to the fleet gateway
+        `username`; anything else takes amqtt's normal path (and its topic check)."""
         parts = topic.split("/", 2)
-        return (
-            username is not None
-            and len(parts) == 3
-            and parts[0] == TOPIC_ROOT
-            and parts[1] == username
-            and parts[2] in self.subtopics
-        )
+        if username is None or len(parts) != 3 or parts[0] != TOPIC_ROOT:
+            return False
+        if parts[2] not in self.subtopics:
+            return False
+        if parts[1] == username:
+            return True
+        return self.may_publish_for is not None and self.may_publish_for(username, parts[1])
 
     def attach(self, handler: Any, session: Session) -> None:
         """Wrap `handler`'s message flow so tapped QoS 1 messages wait for ingest's ack."""
@@ -122,7 +126,7 @@ class EmbeddedLink:
         self._tap: IngestTap | None = None
 
     def start(self, sink: Sink) -> None:
-        self._tap = IngestTap(sink, self._subtopics)
+        self._tap = IngestTap(sink, self._subtopics, getattr(self._broker, "may_publish_for", None))
         self._broker.install_tap(self._tap)
 
     def ack(self, message: Inbound) -> None:

@@ -12,6 +12,9 @@ Model in the plugin (Mosquitto 2.0.11):
   subscribePattern and publishClientReceive;
 - default ACL access: deny publish, receive and subscribe (set by `ensure_platform_client`), so a
   vehicle can use nothing but its own topics; unsubscribe stays allowed (it leaks nothing).
+- one *client* per fleet gateway (`set_gateway`): username = client id = `gw.{brand}.{name}`,
+  roles holding one `publishClientSend` ACL per granted `vehicles/{VIN}/{telemetry,state,events}`
+  topic and nothing else, so a gateway can neither subscribe nor forge cloud-to-vehicle topics.
 
 Why one role per vehicle and not one shared role `vehicle` with `vehicles/%u/#`: checked against
 Mosquitto 2.0.11 (see `tests/integration/test_mosquitto_access.py`), dynsec does *not* substitute
@@ -59,6 +62,7 @@ from autocloud.domain.errors import (
     InvalidVin,
     StoreUnavailable,
 )
+from autocloud.domain.gateway import GATEWAY_SUBTOPICS
 
 CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC: Final = "$CONTROL/dynamic-security/v1/response"
@@ -79,6 +83,10 @@ _HARMLESS_ERRORS: Final = {
     "addRoleACL": {"ACL with this topic already exists"},
 }
 _CLIENT_EXISTS: Final = "Client already exists"
+# ACLs per gateway role: one createRole per control message stays far below the broker's
+# 1 MiB packet limit (~110 bytes of JSON per ACL).
+GATEWAY_ACLS_PER_ROLE: Final = 4000
+_GATEWAY_LOGIN: Final = re.compile(r"gw\.[a-z0-9][a-z0-9-]{0,63}\.[a-z0-9][a-z0-9-]{0,63}")
 _ACL_TYPES: Final = ("publishClientSend", "subscribePattern", "publishClientReceive")
 
 type JsonObject = dict[str, Any]
@@ -114,6 +122,10 @@ def _check_vin(vin: str) -> None:
         raise InvalidVin(
             f"{vin!r} is not a VIN: 17 characters from 0-9 and A-Z without I, O and Q expected"
         )
+
+
+def _is_gateway_login(username: str) -> bool:
+    return _GATEWAY_LOGIN.fullmatch(username) is not None
 
 
 def _check_secret(vin: str, secret: str) -> None:
@@ -194,6 +206,72 @@ class MosquittoDynsec:
                 {"command": "deleteRole", "rolename": vehicle_role(vin)},
             ]
         )
+
+    # -- GatewayAccess (fleet gateways) -------------------------------------------------------
+
+    def set_gateway(self, username: str, secret: str | None, vins: frozenset[str]) -> None:
+        """Create or update a gateway's client; its publish ACLs become exactly `vins`' topics.
+
+        The ACLs go into fresh roles (at most `GATEWAY_ACLS_PER_ROLE` each, one control
+        message and one dynsec file rewrite per role, so 10,000 VINs cost a handful of
+        rewrites, not 30,000), then the client is switched to them in one command and the old
+        roles are deleted. Telemetry roles get the highest priority: dynsec scans a client's
+        ACLs one by one for each PUBLISH, so the hot topic is found first. Changing a client
+        kicks its session in Mosquitto 2.0; the gateway reconnects.
+        """
+        if not _is_gateway_login(username):
+            raise InvalidInput(f"{username!r} is not a gateway login (gw.<brand>.<name>)")
+        for vin in vins:
+            _check_vin(vin)
+        old = self._client_roles(username)
+        if old is None and secret is None:
+            raise StoreUnavailable(
+                f"gateway {username} has no client in Mosquitto at {self._where}: delete and "
+                "create the gateway again"
+            )
+        generation = uuid.uuid4().hex[:8]
+        roles: list[JsonObject] = []
+        for kind, sub in enumerate(GATEWAY_SUBTOPICS):
+            topics = [f"vehicles/{vin}/{sub}" for vin in sorted(vins)]
+            for i in range(0, len(topics), GATEWAY_ACLS_PER_ROLE):
+                name = f"{username}-{generation}-{sub}-{i // GATEWAY_ACLS_PER_ROLE}"
+                acls = [
+                    _allow("publishClientSend", t) for t in topics[i : i + GATEWAY_ACLS_PER_ROLE]
+                ]
+                self._run([_create_role(name, acls)])
+                roles.append({"rolename": name, "priority": len(GATEWAY_SUBTOPICS) - kind})
+        client: JsonObject = {"username": username, "roles": roles}
+        if secret is not None:
+            client["password"] = secret
+        if old is None:
+            self._run([{"command": "createClient", "clientid": username, **client}])
+        else:
+            self._run([{"command": "modifyClient", **client}])
+            stale = [r for r in old if r not in {role["rolename"] for role in roles}]
+            if stale:
+                self._run([{"command": "deleteRole", "rolename": r} for r in stale])
+
+    def remove_gateway(self, username: str) -> None:
+        """Delete a gateway's client and roles; its session is kicked. Unknown ones are fine."""
+        if not _is_gateway_login(username):
+            raise InvalidInput(f"{username!r} is not a gateway login (gw.<brand>.<name>)")
+        roles = self._client_roles(username) or []
+        self._run(
+            [
+                {"command": "deleteClient", "username": username},
+                *({"command": "deleteRole", "rolename": r} for r in roles),
+            ]
+        )
+
+    def _client_roles(self, username: str) -> list[str] | None:
+        """Role names of a dynsec client, or None when there is no such client."""
+        (reply,) = self._run(
+            [{"command": "getClient", "username": username}], tolerate={"Client not found"}
+        )
+        if reply.get("error"):
+            return None
+        client = reply.get("data", {}).get("client", {})
+        return [r["rolename"] for r in client.get("roles", []) if "rolename" in r]
 
     # -- platform set-up -----------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ class Principal:
     name: str
     role: Role
     brand: str | None  # None: the whole group
+    owner_id: int | None = None  # an owner's token: sees and commands that owner's vehicles
 
     @property
     def is_group(self) -> bool:

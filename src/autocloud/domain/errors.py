@@ -30,6 +30,23 @@ class Conflict(AutocloudError):
     """The thing to create exists already, or the change clashes with current state."""
 
 
+class Refused(Conflict):
+    """A request refused by a rule (a safety interlock...); `reason` is a stable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.problem_fields = {"reason": reason}
+
+
+class RateLimited(AutocloudError):
+    """Too many requests in a short time; retry after `retry_after_s` seconds."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.problem_fields = {"retry_after_s": round(retry_after_s, 1)}
+
+
 class Unauthorized(AutocloudError):
     """No credential, or one that is unknown, revoked or expired."""
 

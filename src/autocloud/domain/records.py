@@ -44,6 +44,7 @@ class TokenInfo:
     brand: str | None
     created_ms: int
     revoked_ms: int | None
+    owner_id: int | None = None  # an owner's token: may command that owner's vehicles only
 
 
 @dataclass(frozen=True, slots=True)

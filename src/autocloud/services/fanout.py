@@ -3,9 +3,13 @@
 Ingest publishes from its own thread; each subscriber is an asyncio queue on the API's
 event loop. A slow subscriber loses its oldest events and is told so (`lagged`), rather
 than slowing ingest down.
+
+Services that are not on an event loop (webhooks) `listen` instead: their callback runs on
+the publisher's thread and must only hand the changes on (e.g. to a queue).
 """
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,13 +40,34 @@ class Subscription:
         self.queue.put_nowait(change)
 
 
+@dataclass(eq=False)
+class Listener:
+    """A thread-safe subscriber: `deliver` is called on the publisher's thread."""
+
+    accepts: Callable[[Change], bool]
+    deliver: Callable[[list[Change]], None]
+
+
 @dataclass
 class Hub:
-    """Publish from any thread; subscribe from an event loop."""
+    """Publish from any thread; subscribe from an event loop, or listen from any thread."""
 
     queue_size: int = 10_000
     _subs: set[Subscription] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _listeners: set[Listener] = field(default_factory=set)
+
+    def listen(
+        self, accepts: Callable[[Change], bool], deliver: Callable[[list[Change]], None]
+    ) -> Listener:
+        listener = Listener(accepts, deliver)
+        with self._lock:
+            self._listeners.add(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.discard(listener)
 
     def subscribe(self, accepts: Callable[[Change], bool]) -> Subscription:
         sub = Subscription(asyncio.get_running_loop(), asyncio.Queue(self.queue_size), accepts)
@@ -57,6 +82,14 @@ class Hub:
     def publish(self, changes: list[Change]) -> None:
         with self._lock:
             subs = list(self._subs)
+            listeners = list(self._listeners)
+        for listener in listeners:
+            picked = [c for c in changes if listener.accepts(c)]
+            if picked:
+                try:
+                    listener.deliver(picked)
+                except Exception:  # a listener's defect must not break publishing
+                    logging.getLogger(__name__).exception("hub listener %r failed", listener)
         for sub in subs:
             mine = [c for c in changes if sub.accepts(c)]
             if mine:

@@ -86,7 +86,7 @@ class RegistryService:
 
     def vehicle(self, who: Principal, vin: str) -> Vehicle:
         found = self._registry.vehicle(validate_vin(vin))
-        if found is None or not who.sees(found.brand):
+        if found is None or not who.sees(found.brand) or not _owns(who, found):
             # Same answer for "no such VIN" and "another tenant's VIN"; the VIN is not echoed,
             # so no response to a wrong-tenant request ever carries the other tenant's VIN.
             raise NotFound("vehicle not found: no vehicle with this VIN is visible to this token")
@@ -170,21 +170,44 @@ class RegistryService:
 
     # --- API tokens ----------------------------------------------------------------------
     def create_token(
-        self, who: Principal, name: str, role: Role, brand: str | None
+        self,
+        who: Principal,
+        name: str,
+        role: Role,
+        brand: str | None,
+        owner_id: int | None = None,
     ) -> tuple[TokenInfo, str]:
         """A new bearer token; a brand admin can only make tokens of its own brand."""
         who.require(Role.ADMIN)
+        if owner_id is not None:
+            brand = brand or self._owner(who, owner_id).brand
         if not who.is_group:
             if brand is None:
                 brand = who.brand
             who.check_brand(brand, f"brand {brand!r}")
-        return self.issue_token(name, role, brand)
+        return self.issue_token(name, role, brand, owner_id)
 
-    def issue_token(self, name: str, role: Role, brand: str | None) -> tuple[TokenInfo, str]:
-        """Bootstrap path (CLI on the server, first start): no caller to check."""
+    def issue_token(
+        self, name: str, role: Role, brand: str | None, owner_id: int | None = None
+    ) -> tuple[TokenInfo, str]:
+        """Bootstrap path (CLI on the server, first start): no caller to check.
+
+        An owner's token (`owner_id`) is a viewer of the owner's brand that sees and
+        commands only the owner's vehicles.
+        """
+        if owner_id is not None:
+            owner = self._registry.owner(owner_id) if 0 < owner_id <= MAX_ID else None
+            if owner is None:
+                raise NotFound(f"owner {owner_id} not found")
+            if role is not Role.VIEWER or brand not in (None, owner.brand):
+                raise InvalidInput(
+                    f"an owner's token has the viewer role and the owner's brand "
+                    f"({owner.brand!r}); omit role and brand"
+                )
+            brand = owner.brand
         token = new_token()
         info = self._registry.add_token(
-            name, digest(token), role.name.lower(), brand, self._clock.now_ms()
+            name, digest(token), role.name.lower(), brand, self._clock.now_ms(), owner_id
         )
         return info, token
 
@@ -202,4 +225,9 @@ class RegistryService:
         info = self._registry.token_by_digest(digest(token))
         if info is None or info.revoked_ms is not None:
             raise Unauthorized("the bearer token is unknown or revoked; ask an admin for a new one")
-        return Principal(info.name, Role.parse(info.role), info.brand)
+        return Principal(info.name, Role.parse(info.role), info.brand, info.owner_id)
+
+
+def _owns(who: Principal, vehicle: Vehicle) -> bool:
+    """An owner's token sees only the owner's vehicles; other tokens are not limited here."""
+    return who.owner_id is None or who.owner_id in vehicle.owners

@@ -79,6 +79,10 @@ class TripFollower:
     _legs: list[_Leg] = field(init=False)
     _index: int = field(default=0, init=False)
     total_m: float = field(init=False)
+    # Per leg index: the look-ahead window of `_target_ms` with its constants precomputed.
+    _windows: dict[int, tuple[tuple[float, float, float, float, bool], ...]] = field(
+        default_factory=dict, init=False
+    )
 
     def __post_init__(self) -> None:
         legs: list[_Leg] = []
@@ -105,18 +109,37 @@ class TripFollower:
     def done(self) -> bool:
         return self.travelled_m >= self.total_m - 0.01
 
+    def _window(self, index: int) -> tuple[tuple[float, float, float, float, bool], ...]:
+        """(start, cap², end, exit², is a later leg) of the legs `_target_ms` looks at."""
+        found = self._windows.get(index)
+        if found is None:
+            leg = self._legs[index]
+            found = tuple(
+                (n.start_m, n.cap_ms**2, n.start_m + n.length_m, n.exit_ms**2, n is not leg)
+                for n in self._legs[index : index + 8]
+            )
+            self._windows[index] = found
+        return found
+
     def _target_ms(self) -> float:
-        """The fastest speed allowed now: the cap here and the braking curve to what is ahead."""
-        leg = self._legs[self._index]
-        target = leg.cap_ms
-        # Look ahead over a few legs: v^2 = v_exit^2 + 2 a d.
-        ahead = leg.start_m + leg.length_m - self.travelled_m
-        for nxt in self._legs[self._index : self._index + 8]:
-            if nxt is not leg:
-                ahead = nxt.start_m - self.travelled_m
-                target = min(target, math.sqrt(nxt.cap_ms**2 + 2 * DECEL_MS2 * max(0.0, ahead)))
-            end = nxt.start_m + nxt.length_m - self.travelled_m
-            target = min(target, math.sqrt(nxt.exit_ms**2 + 2 * DECEL_MS2 * max(0.0, end)))
+        """The fastest speed allowed now: the cap here and the braking curve to what is ahead.
+
+        Looks ahead over a few legs: v^2 = v_exit^2 + 2 a d. The per-leg constants come from
+        `_window` (computed once per leg); the arithmetic is the same, value for value.
+        """
+        target = self._legs[self._index].cap_ms
+        x = self.travelled_m
+        sqrt, k = math.sqrt, 2 * DECEL_MS2
+        for start, cap2, end, exit2, later in self._window(self._index):
+            if later:
+                ahead = start - x
+                v = sqrt(cap2 + k * (ahead if ahead > 0.0 else 0.0))
+                if v < target:
+                    target = v
+            left = end - x
+            v = sqrt(exit2 + k * (left if left > 0.0 else 0.0))
+            if v < target:
+                target = v
         return target
 
     def step(self, dt_s: float) -> Progress:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypedDict
@@ -245,6 +245,17 @@ class DtcMonitor:
                 events.append(dtc.event("cleared"))
         if events:
             state.dtcs = list(self._active)
+        return events
+
+    def clear(self, codes: Iterable[str]) -> list[DtcEvent]:
+        """Erase these active codes, as a workshop's clear (UDS 0x14) does; their events.
+
+        A fault that persists sets its code again at the next :meth:`step` whose condition
+        holds, as a real monitor does after a clear.
+        """
+        events = [self._active.pop(code).event("cleared") for code in codes if code in self._active]
+        if events:
+            self.model.state.dtcs = list(self._active)
         return events
 
     def _freeze_frame(self) -> dict[str, Reading]:

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -58,6 +58,15 @@ class Provisioner(Protocol):
     def brand(self, brand_id: str, name: str) -> None: ...
     def vehicle(self, vin: str, brand: str, model: str) -> str:
         """Register (or re-key) the vehicle and return its MQTT secret."""
+        ...
+
+
+@runtime_checkable
+class KeyEnrolment(Protocol):
+    """A provisioner that also enrols vehicles with the keys that sign their commands."""
+
+    def command_keys(self, vin: str) -> dict[str, bytes]:
+        """kid -> raw Ed25519 public key, for each key the vehicle is to trust."""
         ...
 
 
@@ -146,6 +155,8 @@ class Fleet:
                 sid=uuid.UUID(int=vrng.getrandbits(128)).hex[:16],
                 batch_samples=self.config.batch_samples,
             )
+            if isinstance(self._provisioner, KeyEnrolment):
+                vehicle.remote.keys = self._provisioner.command_keys(vin)
             self.vehicles.append(vehicle)
             self._secrets[vin] = secret
             if progress:

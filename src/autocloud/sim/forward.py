@@ -182,6 +182,9 @@ class StoreAndForward:
                 out.append(Outbound(Topic.EVENTS, body))
                 continue
             sample = {"ts": entry.ts, "signals": dict(entry.signals)}
+            if not batch and not self._entries:
+                batch.append(sample)  # alone, nothing to split: no need to measure it
+                break
             sample_size = len(_encode(sample)) + 1
             if batch and (len(batch) >= max_samples_per_message or size + sample_size > max_bytes):
                 self._close(counter, batch, out)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from autocloud.domain.protocol import PROTOCOL_VERSION, CloudTopic, Topic
+from autocloud.sim import command_agent, ecus
 
 if TYPE_CHECKING:
     from autocloud.sim.vehicle import SimVehicle
@@ -25,6 +26,8 @@ Handler = Callable[["SimVehicle", bytes, int], Outgoing]
 
 # Cloud-to-vehicle sub-topic -> handler. Empty until a feature's vehicle side registers.
 HANDLERS: dict[str, Handler] = {}
+HANDLERS[CloudTopic.DIAG_REQUEST.value] = ecus.handle
+HANDLERS[CloudTopic.COMMANDS.value] = command_agent.handle
 
 SUBSCRIBED = tuple(t.value for t in (CloudTopic.COMMANDS, CloudTopic.DIAG_REQUEST))
 

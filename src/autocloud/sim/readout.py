@@ -82,16 +82,30 @@ def vss_signals(spec: VehicleSpec, s: VehicleState) -> dict[str, Reading]:
         out[_PRESSURE[i]] = kpa
         out[_TYRE_TEMP[i]] = tyre_c
         out[_PRESSURE_LOW[i]] = kpa < warn_kpa
-    for i, position in enumerate(s.windows_pct):
-        out[_DOOR_OPEN[i]] = s.doors_open[i]
-        out[_DOOR_LOCKED[i]] = s.locked
-        out[_WINDOW_POSITION[i]] = max(0, min(100, position))
-    for i, path in enumerate(_WINDOW_OPEN):
-        out[path] = s.windows_pct[i] > 0
+    out.update(_body(s.locked, tuple(s.doors_open), tuple(s.windows_pct)))
     electric_m = _battery(spec, s, out) if spec.electric else 0
     fuel_m = _fuel(spec, s, out) if spec.combustion else 0
     out["Vehicle.Powertrain.Range"] = electric_m + fuel_m
     return out
+
+
+_BODY_CACHE: dict[tuple[bool, tuple[bool, ...], tuple[int, ...]], dict[str, Reading]] = {}
+
+
+def _body(locked: bool, doors: tuple[bool, ...], windows: tuple[int, ...]) -> dict[str, Reading]:
+    """Doors, locks and windows, in readout order; cached per state (they rarely change)."""
+    found = _BODY_CACHE.get((locked, doors, windows))
+    if found is None:
+        found = {}
+        for i, position in enumerate(windows):
+            found[_DOOR_OPEN[i]] = doors[i]
+            found[_DOOR_LOCKED[i]] = locked
+            found[_WINDOW_POSITION[i]] = max(0, min(100, position))
+        for i, path in enumerate(_WINDOW_OPEN):
+            found[path] = windows[i] > 0
+        if len(_BODY_CACHE) < 4096:  # a handful of states in practice; bounded anyway
+            _BODY_CACHE[(locked, doors, windows)] = found
+    return found
 
 
 def _power_state(s: VehicleState) -> str:

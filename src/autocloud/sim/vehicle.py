@@ -20,6 +20,7 @@ from autocloud.sim.faults import FaultPlan
 from autocloud.sim.forward import Outbound, SeqCounter, StoreAndForward
 from autocloud.sim.model import VehicleModel
 from autocloud.sim.places import Places
+from autocloud.sim.remote import RemoteState
 from autocloud.sim.roads import Router
 
 PARKED_REPORT_S = 60
@@ -56,6 +57,7 @@ class SimVehicle:
     charging: bool = False
     trips: list[Trip] = field(default_factory=list)
     bad_sent: Counter[str] = field(default_factory=Counter)
+    remote: RemoteState = field(default_factory=RemoteState)  # remote commands' state
     sampled_ts: list[int] = field(default_factory=list)  # every sample taken, for checks
     _since_report_s: float = 0.0
     _since_full_s: float = 0.0
@@ -72,6 +74,9 @@ class SimVehicle:
 
     # --- behaviour ---------------------------------------------------------------------
     def _plan_trip(self, router: Router, places: Places, now_ms: int) -> None:
+        if self.remote.immobilised:  # the immobiliser stops the driver: try again later
+            self.park_left_s = 60.0
+            return
         for _ in range(5):
             route = router.route(self.position, places.random_destination(self.rng))
             if route is not None and route.distance_m > 200:
@@ -81,6 +86,8 @@ class SimVehicle:
                     self.model.unplug()
                     self.charging = False
                 self.model.unlock()
+                self.model.state.trunk_open = False  # the driver closes it, and takes over
+                self.remote.climate_on = False  # the climate from the remote pre-conditioning
                 self.model.start_engine()
                 return
         self.park_left_s = 60.0  # nowhere to go from here: try again in a minute
@@ -130,7 +137,7 @@ class SimVehicle:
                 moving=False,
                 parked=True,
                 charging_kw=CHARGER_KW if self.charging else 0.0,
-                hvac_on=False,
+                hvac_on=self.remote.climate_on,
                 lights_on=False,
             )
         ts = self.plan.vehicle_ms(now_ms)
@@ -139,8 +146,10 @@ class SimVehicle:
         self._since_report_s += dt_s
         self._since_full_s += dt_s
         moving = progress is not None and not progress.done
-        if moving or self.charging or self._since_report_s >= PARKED_REPORT_S:
+        report_s = self.remote.report_s
+        if moving or self.charging or self._since_report_s >= report_s or self.remote.report_now:
             self._since_report_s = 0.0
+            self.remote.report_now = False
             signals = self._signals(progress)
             if signals:
                 self.buffer.add_sample(ts, signals)
@@ -158,7 +167,7 @@ class SimVehicle:
         return changed
 
     def _measure(self, progress: Progress | None) -> dict[str, Any]:
-        signals: dict[str, Any] = dict(self.model.signals())
+        signals: dict[str, Any] = self.model.signals()  # a fresh dict each call
         speed = progress.speed_kmh if progress is not None else 0.0
         signals["Vehicle.Speed"] = round(speed, 1)
         signals["Vehicle.IsMoving"] = speed > 0.5

@@ -17,11 +17,7 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Bring the database schema to `revision` (every branch's newest by default).
-
-    Features add their tables in migrations that branch from the core schema, so there can
-    be several heads; "heads" applies them all.
-    """
+    """Bring the database schema to `revision` (the newest by default)."""
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -43,7 +43,9 @@ def _owner(row: Row[Any]) -> Owner:
 
 
 def _token(row: Row[Any]) -> TokenInfo:
-    return TokenInfo(row.id, row.name, row.role, row.brand_id, row.created_ms, row.revoked_ms)
+    return TokenInfo(
+        row.id, row.name, row.role, row.brand_id, row.created_ms, row.revoked_ms, row.owner_id
+    )
 
 
 _VEHICLE_COLUMNS = (
@@ -198,7 +200,13 @@ class SqlRegistry:
             )
 
     def add_token(
-        self, name: str, digest: str, role: str, brand: str | None, now_ms: int
+        self,
+        name: str,
+        digest: str,
+        role: str,
+        brand: str | None,
+        now_ms: int,
+        owner_id: int | None = None,
     ) -> TokenInfo:
         values = {
             "name": name,
@@ -206,6 +214,7 @@ class SqlRegistry:
             "role": role,
             "brand_id": brand,
             "created_ms": now_ms,
+            "owner_id": owner_id,
         }
         with translated(), self._engine.begin() as conn:
             if (
@@ -215,7 +224,7 @@ class SqlRegistry:
                 raise NotFound(f"brand {brand!r} not found")
             key = conn.execute(api_tokens.insert().values(**values)).inserted_primary_key
         assert key is not None
-        return TokenInfo(int(key[0]), name, role, brand, now_ms, None)
+        return TokenInfo(int(key[0]), name, role, brand, now_ms, None, owner_id)
 
     def token_by_digest(self, digest: str) -> TokenInfo | None:
         with translated(), self._engine.connect() as conn:

@@ -82,6 +82,8 @@ api_tokens = Table(
     Column("brand_id", String(64), ForeignKey("brands.id")),
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger),
+    # An owner's token (migration 0002): it may command that owner's vehicles only.
+    Column("owner_id", Integer, ForeignKey("owners.id", ondelete="CASCADE")),
     sqlite_autoincrement=True,  # ids are never reused after a delete
 )
 

@@ -2,17 +2,27 @@
 
 from sqlalchemy import Engine
 
+from autocloud.adapters.sql import commands, diag_sessions, webhooks
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.extras import Writers
+from autocloud.adapters.sql.gateways import SqlGateways
 from autocloud.adapters.sql.migrate import upgrade
 from autocloud.adapters.sql.registry import SqlRegistry
 from autocloud.adapters.sql.telemetry import SqlTelemetry
+from autocloud.adapters.sql import alerts, diagnostics
+from autocloud.domain.alerts import AlertChanges
+from autocloud.domain.dtc_active import DtcUpdate
+from autocloud.domain.protocol import CommandResult, DiagResponse
 
 
 def ingest_writers() -> Writers:
     """What each feature writes in the ingest transaction, besides telemetry (one table)."""
     writers = Writers()
     # Features register here, one line each: writers.reply(CommandResult, commands.write_results)
+    writers.reply(DiagResponse, diag_sessions.write_responses)
+    writers.reply(CommandResult, commands.write_results)
+    writers.record(DtcUpdate, diagnostics.write_dtc_updates)
+    writers.record(AlertChanges, alerts.write_alert_changes)
     return writers
 
 
@@ -24,6 +34,12 @@ class SqlStore:
         self.dialect = dialect
         self.registry = SqlRegistry(engine, dialect)
         self.telemetry = SqlTelemetry(engine, dialect, ingest_writers())
+        self.diag_sessions = diag_sessions.SqlDiagSessions(engine, dialect)
+        self.webhooks = webhooks.SqlWebhooks(engine, dialect)
+        self.gateways = SqlGateways(engine, dialect)
+        self.commands = commands.SqlCommands(engine, dialect)
+        self.dtcs = diagnostics.SqlDiagnostics(engine)
+        self.alerts = alerts.SqlAlerts(engine)
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration."""

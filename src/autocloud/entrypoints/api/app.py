@@ -22,6 +22,25 @@ def create_app(platform: Platform) -> FastAPI:
     app.include_router(routes_registry.router)
     app.include_router(routes_telemetry.router)
     app.include_router(routes_stream.router)
+    from autocloud.entrypoints.api import routes_commands  # remote commands (issue 4)
+
+    app.include_router(routes_commands.router)
+    from autocloud.entrypoints.api import routes_diag  # remote UDS sessions (issue 4)
+
+    app.include_router(routes_diag.router)
+    from autocloud.entrypoints.api import routes_webhooks  # signed webhooks (issue 4)
+
+    app.include_router(routes_webhooks.router)
+    from autocloud.entrypoints.api import routes_gateways  # fleet gateways (issue 3)
+
+    app.include_router(routes_gateways.router)
+    from autocloud.entrypoints.api import routes_dashboard  # the web UI and its base map
+
+    app.include_router(routes_dashboard.router)
+    from autocloud.entrypoints.api import routes_alerts, routes_health  # DTCs, alerts (issue 4)
+
+    app.include_router(routes_health.router)
+    app.include_router(routes_alerts.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:

@@ -15,6 +15,7 @@ from autocloud.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    RateLimited,
     StoreUnavailable,
     Unauthorized,
 )
@@ -29,6 +30,7 @@ _TABLE: list[tuple[type[AutocloudError], int, str, str]] = [
     (Conflict, 409, "conflict", "Conflict"),
     (Unauthorized, 401, "unauthorized", "Unauthorized"),
     (Forbidden, 403, "forbidden", "Forbidden"),
+    (RateLimited, 429, "rate-limited", "Too many requests"),
     (StoreUnavailable, 503, "unavailable", "Service unavailable"),
     (ConfigurationError, 500, "configuration", "Server misconfigured"),
 ]
@@ -55,7 +57,9 @@ def install(app: FastAPI) -> None:
     async def _ours(request: Request, exc: AutocloudError) -> JSONResponse:
         for cls, status, slug, title in _TABLE:
             if isinstance(exc, cls):
-                return problem(status, slug, title, str(exc))
+                # Errors may add machine-readable fields (a refusal's reason, a retry delay).
+                extra = getattr(exc, "problem_fields", {})
+                return problem(status, slug, title, str(exc), **extra)
         return problem(500, "internal", "Internal error", str(exc))
 
     @app.exception_handler(RequestValidationError)

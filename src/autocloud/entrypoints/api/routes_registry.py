@@ -120,7 +120,9 @@ def list_tokens(who: Who, p: Plat, brand: str | None = None) -> PageOut[TokenOut
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, tags=["access"])
 def create_token(body: TokenIn, who: Who, p: Plat) -> NewTokenOut:
     """Issue a bearer token; the token is shown only in this response."""
-    info, token = p.registry.create_token(who, body.name, Role.parse(body.role), body.brand)
+    info, token = p.registry.create_token(
+        who, body.name, Role.parse(body.role), body.brand, body.owner_id
+    )
     return NewTokenOut(**TokenOut.of(info).model_dump(), token=token)
 
 

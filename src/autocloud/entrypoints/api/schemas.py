@@ -111,6 +111,9 @@ class TokenIn(BaseModel):
     name: str
     role: str = Field(description="viewer, operator or admin")
     brand: str | None = Field(None, description="Tenant scope; null for the whole group.")
+    owner_id: int | None = Field(
+        None, description="An owner's token (role viewer): sees and commands their vehicles only."
+    )
 
 
 class TokenOut(BaseModel):
@@ -120,6 +123,7 @@ class TokenOut(BaseModel):
     brand: str | None
     created_ms: int
     revoked_ms: int | None
+    owner_id: int | None = None
 
     @classmethod
     def of(cls, t: TokenInfo) -> "TokenOut":
@@ -130,6 +134,7 @@ class TokenOut(BaseModel):
             brand=t.brand,
             created_ms=t.created_ms,
             revoked_ms=t.revoked_ms,
+            owner_id=t.owner_id,
         )
 
 

@@ -16,6 +16,7 @@ class InProcessProvisioner:
 
     def __init__(self, platform: Platform) -> None:
         self._registry = platform.registry
+        self._commands = platform.commands
 
     def brand(self, brand_id: str, name: str) -> None:
         with contextlib.suppress(Conflict):  # a restarted demo finds its brands
@@ -26,6 +27,12 @@ class InProcessProvisioner:
             return self._registry.add_vehicle(SYSTEM, vin, brand, model).secret
         except Conflict:
             return self._registry.rotate_secret(SYSTEM, vin).secret
+
+    def command_keys(self, vin: str) -> dict[str, bytes]:
+        """The keys the vehicle is to trust for signed commands (enrolment)."""
+        if self._commands is None:
+            return {}
+        return {k.kid: k.public_key for k in self._commands.keys(SYSTEM, vin)}
 
 
 def run_demo(
@@ -52,6 +59,10 @@ def run_demo(
     console.print("        autocloud fleet --online")
     console.print(
         f'        curl -H "Authorization: Bearer $(cat {data_dir}/admin-token)" {api}/v1/fleet'
+    )
+    console.print(
+        f"  dashboard:  [bold]{api}/dashboard/[/]  (sign in with the admin token in "
+        f"{data_dir}/admin-token)"
     )
     console.print("  Ctrl-C stops the platform.\n")
     try:

@@ -14,7 +14,10 @@ import uvicorn
 
 from autocloud.domain.access import Role
 from autocloud.domain.errors import AutocloudError
-from autocloud.entrypoints.cli import data_cmds, registry_cmds, replay_cmd
+from autocloud.entrypoints.cli import data_cmds, gateways_cmd, registry_cmds, replay_cmd, sim_cmd
+from autocloud.entrypoints.cli import commands_cmd, diag_cmd
+from autocloud.entrypoints.cli import alerts_cmd, health_cmd
+from autocloud.entrypoints.cli import webhooks_cmd
 from autocloud.entrypoints.cli.render import console, err
 from autocloud.settings import Settings, load_settings
 
@@ -31,6 +34,16 @@ app.command("fleet")(data_cmds.fleet)
 app.command("history")(data_cmds.history)
 app.command("dead-letters")(data_cmds.dead_letters)
 app.command("replay")(replay_cmd.replay)
+app.add_typer(commands_cmd.command, name="command")  # remote commands (issue 4)
+app.command("audit")(commands_cmd.audit)
+app.command("sim")(sim_cmd.sim)
+app.add_typer(gateways_cmd.gateways, name="gateways")
+app.command("diag")(diag_cmd.diag)  # remote UDS readouts (issue 4)
+app.command("diag-show")(diag_cmd.diag_show)
+app.add_typer(webhooks_cmd.webhooks, name="webhooks")
+app.command("health")(health_cmd.health)  # active DTCs, vehicle and fleet health (issue 4)
+app.add_typer(alerts_cmd.alerts, name="alerts")
+app.add_typer(alerts_cmd.rules, name="alert-rules")
 tokens = typer.Typer(help="API bearer tokens (run on the server).", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -106,6 +119,10 @@ def up(
     vss_path: Annotated[
         Path | None, typer.Option(help="VSS release JSON: accept all its leaves")
     ] = None,
+    map_path: Annotated[
+        Path | None, typer.Option("--map", help="OSM file the fleet drives: the dashboard's map")
+    ] = None,
+    dtc_catalog: Annotated[Path | None, typer.Option(help="DTC descriptions JSON")] = None,
 ) -> None:
     """Run the platform: broker edge, ingest, API. Embedded defaults need nothing installed."""
     settings = _settings(
@@ -116,6 +133,8 @@ def up(
         api_port=api_port,
         embedded_broker_port=mqtt_port,
         vss_path=vss_path,
+        map_path=map_path,
+        dtc_catalog_path=dtc_catalog,
     )
     serve(settings)
 
@@ -130,6 +149,7 @@ def demo(
     api_port: Annotated[int | None, typer.Option()] = None,
     mqtt_port: Annotated[int | None, typer.Option()] = None,
     vss_path: Annotated[Path | None, typer.Option()] = None,
+    dtc_catalog: Annotated[Path | None, typer.Option(help="DTC descriptions JSON")] = None,
 ) -> None:
     """Embedded platform plus a simulated fleet of three brands driving a town."""
     from autocloud.entrypoints.cli.demo import run_demo
@@ -140,8 +160,11 @@ def demo(
         api_port=api_port,
         embedded_broker_port=mqtt_port,
         vss_path=vss_path,
+        dtc_catalog_path=dtc_catalog,
         log_level="warning",
     )
+    # The dashboard draws the map the fleet drives: the given extract or the generated town.
+    settings.map_path = map_path or settings.data_dir / "town.osm"
     stop = threading.Event()
     serve(
         settings,
@@ -167,6 +190,9 @@ def token_create(
     brand: Annotated[
         str | None, typer.Option(help="tenant scope; omit for the whole group")
     ] = None,
+    owner: Annotated[
+        int | None, typer.Option(help="an owner's token: commands that owner's vehicles only")
+    ] = None,
     config: ConfigOpt = None,
     db: DbOpt = None,
     data_dir: DataOpt = None,
@@ -180,7 +206,7 @@ def token_create(
     store = open_store(settings.db_url)
     try:
         service = RegistryService(store.registry, _NoBroker(), SystemClock())
-        info, token = service.issue_token(name, Role.parse(role), brand)
+        info, token = service.issue_token(name, Role.parse(role), brand, owner)
     finally:
         store.close()
     console.print(f"token {info.id} ({info.role}, {info.brand or 'whole group'}): [bold]{token}[/]")

@@ -11,10 +11,12 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from autocloud.domain.gateway import MAX_GRANTS_PER_CALL
 from autocloud.domain.timeparse import parse_span_ms
 from autocloud.entrypoints.cli.client import Api, CliError
 from autocloud.entrypoints.cli.render import console
 from autocloud.sim.fleet import Fleet, FleetConfig, FleetStats, Provisioner
+from autocloud.sim.load import LoadFleet
 from autocloud.sim.places import Places
 from autocloud.sim.roads import Router, build_graph
 from autocloud.sim.town import generate_town
@@ -44,6 +46,35 @@ class ApiProvisioner:
         self.mqtt_url = done["credential"]["mqtt_url"]
         secret: str = done["credential"]["password"]
         return secret
+
+    def command_keys(self, vin: str) -> dict[str, bytes]:
+        """The keys the vehicle is to trust for signed commands (enrolment)."""
+        keys = self._api.get(f"/v1/vehicles/{vin}/keys")
+        return {k["kid"]: bytes.fromhex(k["public_key"]) for k in keys}
+
+
+class ApiGatewayProvisioner:
+    """Creates fleet gateways through the API (re-creating one that exists, for a fresh
+    secret) and grants their VINs, 10,000 per call."""
+
+    def __init__(self, api: Api) -> None:
+        self._api = api
+        self._ids: dict[str, int] = {}
+
+    def gateway(self, brand: str, name: str) -> tuple[str, str]:
+        for g in self._api.get("/v1/gateways", brand=brand)["items"]:
+            if g["name"] == name:
+                self._api.request("DELETE", f"/v1/gateways/{g['id']}")
+        done = self._api.post("/v1/gateways", {"brand": brand, "name": name})
+        login: str = done["credential"]["username"]
+        secret: str = done["credential"]["password"]
+        self._ids[login] = int(done["gateway"]["id"])
+        return login, secret
+
+    def grant(self, login: str, vins: list[str]) -> None:
+        for start in range(0, len(vins), MAX_GRANTS_PER_CALL):
+            chunk = vins[start : start + MAX_GRANTS_PER_CALL]
+            self._api.post(f"/v1/gateways/{self._ids[login]}/grant", {"vins": chunk})
 
 
 def prepare_map(map_path: Path | None, data_dir: Path, seed: int) -> tuple[Router, Places, Path]:
@@ -122,8 +153,21 @@ def sim(
     data_dir: Annotated[
         Path, typer.Option(help="where the town and road graphs are cached")
     ] = Path("var"),
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="realistic: one MQTT login and connection per car; load: cars publish "
+            "through a few fleet-gateway connections"
+        ),
+    ] = "realistic",
+    gateways: Annotated[
+        int, typer.Option(min=1, help="load mode: gateway connections (at least one per brand)")
+    ] = 3,
 ) -> None:
-    """Drive a simulated fleet: each car provisioned through the API, with its own MQTT login."""
+    """Drive a simulated fleet: each car provisioned through the API, with its own MQTT login
+    (realistic mode), or published through fleet gateways (load mode)."""
+    if mode not in ("realistic", "load"):
+        raise CliError(f"--mode must be realistic or load, not {mode!r}")
     if speedup != 1.0 and duration is None:
         raise CliError("--speedup other than 1 needs --duration (the run is back-dated to end now)")
     router, places, used = prepare_map(map_path, data_dir, seed)
@@ -138,12 +182,24 @@ def sim(
         offline_rate_per_h=offline_rate,
         batch_samples=batch_samples,
     )
-    fleet = Fleet(config, router, places, provisioner)
+    fleet = (
+        LoadFleet(
+            config,
+            router,
+            places,
+            provisioner,
+            ApiGatewayProvisioner(api),
+            gateway_connections=gateways,
+        )
+        if mode == "load"
+        else Fleet(config, router, places, provisioner)
+    )
     with console.status(f"provisioning {vehicles} vehicles through {api.base_url}"):
         fleet.provision()
     url = urlsplit(broker or provisioner.mqtt_url or "mqtt://127.0.0.1:1883")
     fleet.connect(url.hostname or "127.0.0.1", url.port or 1883)
-    console.print(f"{vehicles} vehicles on {used.name}, connected to {url.geturl()}")
+    how = f" through {len(fleet.connections)} gateways" if mode == "load" else ""
+    console.print(f"{vehicles} vehicles on {used.name}, connected to {url.geturl()}{how}")
     stop = threading.Event()
     try:
         stats = drive_fleet(fleet, stop, lambda: api.get("/v1/dead-letters/summary"))
@@ -158,4 +214,11 @@ def sim(
         console.print(f"ground truth written to {ground_truth}")
 
 
-__all__ = ["ApiProvisioner", "Provisioner", "drive_fleet", "prepare_map", "sim"]
+__all__ = [
+    "ApiGatewayProvisioner",
+    "ApiProvisioner",
+    "Provisioner",
+    "drive_fleet",
+    "prepare_map",
+    "sim",
+]

@@ -1,0 +1,61 @@
+"""Plain values of remote commands: a command with its timings, an audit entry, a key."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autocloud.domain.commands import State
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command and where it is in its lifecycle (times in ms since the epoch)."""
+
+    id: str
+    vehicle_id: int
+    vin: str
+    brand: str
+    name: str
+    params: dict[str, Any]
+    state: State
+    caller: str
+    issued_ms: int
+    expires_ms: int
+    queued_ms: int
+    owner_id: int | None = None
+    idempotency_key: str | None = None
+    reason: str | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    counter: int | None = None
+    kid: str | None = None
+    sig: str | None = None
+    sent_ms: int | None = None
+    delivered_ms: int | None = None
+    finished_ms: int | None = None
+    row: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who did what to which command, when, and how it ended."""
+
+    at_ms: int
+    caller: str
+    action: str
+    detail: str
+    brand: str | None = None
+    vin: str | None = None
+    command_id: str | None = None
+    name: str | None = None
+    row: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleKey:
+    """A public key a vehicle is enrolled with (the platform's, or an owner app's)."""
+
+    kid: str
+    public_key: bytes
+    label: str
+    added_ms: int
+    added_by: str
+    owner_id: int | None = None

@@ -1,0 +1,151 @@
+"""Remote commands: send, follow, list; the command catalog; the audit log; vehicles' keys."""
+
+import csv
+import io
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from autocloud.domain.timeparse import parse_time_ms
+from autocloud.entrypoints.api.deps import Plat, Who
+from autocloud.entrypoints.api.schemas import PageOut
+from autocloud.entrypoints.api.schemas_commands import (
+    AuditOut,
+    CommandIn,
+    CommandOut,
+    CommandSpecOut,
+    KeyIn,
+    KeyOut,
+)
+from autocloud.services.commands import MAX_WAIT_S, CommandService
+
+router = APIRouter(prefix="/v1")
+LimitQ = Annotated[int, Query(ge=1, le=1000)]
+StateQ = Annotated[str | None, Query(description="Only commands in this state.")]
+
+
+def _svc(p: Plat) -> CommandService:
+    assert p.commands is not None, "bootstrap wires the command service"
+    return p.commands
+
+
+@router.get("/commands/catalog", tags=["commands"])
+def catalog(who: Who, p: Plat) -> list[CommandSpecOut]:
+    """Every command: parameters and ranges, who may send it, interlocks, default expiry."""
+    return [CommandSpecOut.of(s) for s in _svc(p).catalog()]
+
+
+@router.post("/vehicles/{vin}/commands", status_code=status.HTTP_201_CREATED, tags=["commands"])
+def send_command(
+    vin: str,
+    body: CommandIn,
+    who: Who,
+    p: Plat,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> CommandOut:
+    """Send a command. 201 with the new command (queued, or sent when the vehicle is
+    online); 200 with the first command when the idempotency key was used before; 409 with
+    a `reason` when a safety interlock refuses it; 429 when over the rate limit."""
+    command, new = _svc(p).submit(
+        who,
+        vin,
+        body.name,
+        body.params,
+        idempotency_key=body.idempotency_key or idempotency_key,
+        expires_in_s=body.expires_in_s,
+    )
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return CommandOut.of(command)
+
+
+@router.get("/vehicles/{vin}/commands", tags=["commands"])
+def vehicle_commands(
+    vin: str,
+    who: Who,
+    p: Plat,
+    state: StateQ = None,
+    cursor: str | None = None,
+    limit: LimitQ = 100,
+) -> PageOut[CommandOut]:
+    """The vehicle's commands, newest first."""
+    page = _svc(p).find(who, vin=vin, state=state, cursor=cursor, limit=limit)
+    return PageOut(items=[CommandOut.of(c) for c in page.items], next=page.next)
+
+
+@router.get("/commands", tags=["commands"])
+def list_commands(
+    who: Who,
+    p: Plat,
+    brand: str | None = None,
+    state: StateQ = None,
+    cursor: str | None = None,
+    limit: LimitQ = 100,
+) -> PageOut[CommandOut]:
+    """Commands of the caller's tenant (an owner's token: the owner's own), newest first."""
+    page = _svc(p).find(who, brand=brand, state=state, cursor=cursor, limit=limit)
+    return PageOut(items=[CommandOut.of(c) for c in page.items], next=page.next)
+
+
+@router.get("/commands/{command_id}", tags=["commands"])
+def get_command(
+    command_id: str,
+    who: Who,
+    p: Plat,
+    wait_s: Annotated[
+        float,
+        Query(ge=0, le=MAX_WAIT_S, description="Long poll: answer once it has finished."),
+    ] = 0,
+) -> CommandOut:
+    """One command with its state, reason and timings."""
+    return CommandOut.of(_svc(p).wait(who, command_id, wait_s))
+
+
+@router.get("/audit", tags=["commands"], response_model=None)
+def audit(
+    who: Who,
+    p: Plat,
+    brand: str | None = None,
+    vin: str | None = None,
+    command_id: str | None = None,
+    since: Annotated[str, Query(description="epoch ms, ISO 8601, or a span ago")] = "30d",
+    until: Annotated[str, Query(description="epoch ms, ISO 8601, or a span ago")] = "now",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 1000,
+    format: Literal["json", "csv"] = "json",
+) -> PageOut[AuditOut] | Response:
+    """The command audit log: who did what to which vehicle, when, and the outcome."""
+    now = p.clock.now_ms()
+    page = _svc(p).audit_log(
+        who,
+        vin=vin,
+        command_id=command_id,
+        brand=brand,
+        since=parse_time_ms(since, now),
+        until=parse_time_ms(until, now) + 1,
+        cursor=cursor,
+        limit=limit,
+    )
+    items = [AuditOut.of(a) for a in page.items]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(AuditOut.model_fields))
+        writer.writeheader()
+        writer.writerows(i.model_dump() for i in items)
+        headers = {"Link": f'<?cursor={page.next}>; rel="next"'} if page.next else None
+        return Response(out.getvalue(), media_type="text/csv", headers=headers)
+    return PageOut(items=items, next=page.next)
+
+
+@router.get("/vehicles/{vin}/keys", tags=["commands"])
+def vehicle_keys(vin: str, who: Who, p: Plat) -> list[KeyOut]:
+    """Public keys the vehicle trusts for commands: the platform's first, then app keys.
+    A vehicle's provisioning reads this to enrol the keys."""
+    return [KeyOut.of(k) for k in _svc(p).keys(who, vin)]
+
+
+@router.post("/vehicles/{vin}/keys", status_code=status.HTTP_201_CREATED, tags=["commands"])
+def add_vehicle_key(vin: str, body: KeyIn, who: Who, p: Plat) -> KeyOut:
+    """Enrol an app's Ed25519 public key (an operator, or the vehicle's owner)."""
+    return KeyOut.of(_svc(p).add_key(who, vin, body.public_key, body.label))

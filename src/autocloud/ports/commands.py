@@ -1,0 +1,83 @@
+"""The store of remote commands (adapter: `adapters/sql/commands.py`, contract tests in
+`tests/contract/test_commands_contract.py`).
+
+State changes are conditional: `move` changes a command only from a state the lifecycle
+allows, so the API, the expiry timer and ingest (vehicle results) can race without ever
+breaking the lifecycle.
+"""
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.commands import State
+
+
+class CommandStore(Protocol):
+    def add(self, command: Command, audit: AuditEntry) -> Command:
+        """Store a new command (and its audit entry); Conflict on a reused idempotency key."""
+        ...
+
+    def get(self, command_id: str) -> Command | None: ...
+    def by_idempotency(self, brand: str, caller: str, key: str) -> Command | None: ...
+    def by_ids(self, ids: Iterable[str]) -> list[Command]: ...
+    def find(
+        self,
+        scope: str | None,
+        *,
+        vehicle_id: int | None,
+        state: State | None,
+        owner_id: int | None,
+        before: int | None,
+        limit: int,
+    ) -> list[Command]:
+        """Newest first; `before` is the row of the last command of the previous page."""
+        ...
+
+    def waiting(self, vehicle_id: int) -> list[Command]:
+        """Open commands not yet delivered (queued or sent), oldest first."""
+        ...
+
+    def next_counter(self, vehicle_id: int, kid: str) -> int:
+        """Reserve and return the next signing counter of (vehicle, key), starting at 1."""
+        ...
+
+    def mark_sent(
+        self,
+        command_id: str,
+        vehicle_id: int,
+        kid: str,
+        now_ms: int,
+        sign: Callable[[int], str],
+        audit: AuditEntry,
+    ) -> Command | None:
+        """In one transaction: take the next counter of (vehicle, kid), sign with it
+        (`sign(counter) -> sig`) and move the queued command to sent. None when it was no
+        longer queued. The audit entry's detail gets the counter appended."""
+        ...
+
+    def move(
+        self, command_id: str, target: State, now_ms: int, audit: AuditEntry, **fields: Any
+    ) -> Command | None:
+        """Move the command to `target` if the lifecycle allows it from its current state;
+        write `fields` (counter, kid, sig, reason, result) with it. None when refused."""
+        ...
+
+    def due(self, now_ms: int, limit: int) -> list[Command]:
+        """Open commands whose expiry has passed."""
+        ...
+
+    def audit(self, entry: AuditEntry) -> None: ...
+    def audit_log(
+        self,
+        scope: str | None,
+        *,
+        vin: str | None,
+        command_id: str | None,
+        since: int,
+        until: int,
+        after: int,
+        limit: int,
+    ) -> list[AuditEntry]: ...
+    def add_key(self, vehicle_id: int, key: VehicleKey) -> VehicleKey: ...
+    def keys(self, vehicle_id: int) -> list[VehicleKey]: ...

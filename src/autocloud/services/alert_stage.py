@@ -1,0 +1,401 @@
+"""The alert-rule ingest stage: evaluates every tenant's rules on each batch, cheaply.
+
+Cheap by construction: rules are indexed per brand by signal path (a `*` pattern is matched
+once per path, then cached), so a point no rule watches costs one dict lookup; a watched
+value that does not meet its test and has no tracker costs one C-level comparison. State
+lives per vehicle — trackers (pending or firing) and the last values of `while` guards —
+and changes copy-on-write into a per-batch overlay that is adopted only after the commit
+(``committed``), so a batch retried after a failed commit is evaluated from the same state.
+
+Transitions go to ``WriteBatch.extra`` as one :class:`AlertChanges` record, written in the
+ingest transaction; after commit they are published as ``alert`` changes. Open alerts are
+restored from the store at start; other threads (the API) ask for a rule reload or for a
+tracker to be forgotten through a queue that the stage drains on the ingest thread.
+"""
+
+import logging
+import queue
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from autocloud.domain.alert_eval import OPEN, Compiled, Tracker, dtc_matches, elapsed, step
+from autocloud.domain.alerts import (
+    AlertChanges,
+    AlertOpened,
+    AlertResolved,
+    EventCondition,
+)
+from autocloud.domain.dtc import severity
+from autocloud.domain.dtc_active import DtcUpdate
+from autocloud.domain.protocol import Event
+from autocloud.ports.diagnostics import AlertStore
+from autocloud.services.alert_index import RuleSet, alert_change, detail, order
+from autocloud.services.fanout import Change, Hub
+from autocloud.services.ingest.stages import Batch, Item
+
+log = logging.getLogger(__name__)
+RELOAD_S: Final = 5.0  # rules changed by another process are picked up this late at most
+SEED_LIMIT: Final = 200_000  # vehicles whose guard values are kept
+Key = tuple[int, str]  # (rule id, signal path or "" for event rules)
+_NONE: Final[frozenset[str]] = frozenset()
+
+
+class AlertStage:
+    """Ingest stage and after-commit listener for alert rules."""
+
+    def __init__(self, store: AlertStore, hub: Hub, clock: Callable[[], float] = time.monotonic):
+        self._store = store
+        self._hub = hub
+        self._clock = clock
+        self._inbox: queue.SimpleQueue[tuple[str, int | None, int | None]] = queue.SimpleQueue()
+        self._sets: dict[str, RuleSet] = {}
+        self._by_id: dict[int, Compiled] = {}
+        self._trackers: dict[int, dict[Key, Tracker]] = {}
+        self._values: dict[int, dict[str, tuple[int, Any]]] = {}
+        self._seeded: set[int] = set()
+        self._work: dict[int, dict[Key, Tracker]] = {}
+        self._batch: Batch | None = None
+        self._changes: list[AlertOpened | AlertResolved] = []
+        self._next_reload = 0.0
+
+    # --- control (any thread) ------------------------------------------------------------
+    def reload(self) -> None:
+        """Re-read the rules before the next batch."""
+        self._inbox.put(("reload", None, None))
+
+    def forget(self, rule_id: int, vehicle_id: int | None = None) -> None:
+        """Drop the trackers of a rule (of one vehicle), e.g. after an acknowledge resolved it."""
+        self._inbox.put(("forget", rule_id, vehicle_id))
+
+    def restore(self) -> None:
+        """Load the rules and mark every open alert's tracker firing (at start)."""
+        self._load_rules()
+        for rule_id, vehicle_id, key in self._store.open_alert_keys():
+            self._trackers.setdefault(vehicle_id, {})[(rule_id, key)] = Tracker(None, True, 0)
+
+    def _load_rules(self) -> None:
+        by_brand: dict[str, list[Compiled]] = {}
+        for rule in self._store.all_rules():
+            by_brand.setdefault(rule.brand, []).append(Compiled.of(rule))
+        self._sets = {brand: RuleSet(rules) for brand, rules in by_brand.items()}
+        self._by_id = {c.id: c for rules in by_brand.values() for c in rules}
+        for trackers in self._trackers.values():
+            for key in [k for k in trackers if k[0] not in self._by_id]:
+                del trackers[key]
+        self._next_reload = self._clock() + RELOAD_S
+
+    def _drain(self) -> None:
+        reload = self._clock() >= self._next_reload
+        while True:
+            try:
+                what, rule_id, vehicle_id = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            reload = reload or what == "reload"
+            for vid, trackers in self._trackers.items():
+                if vehicle_id is None or vid == vehicle_id:
+                    for key in [k for k in trackers if k[0] == rule_id]:
+                        del trackers[key]
+        if reload:
+            self._load_rules()
+
+    # --- the stage (ingest thread) -------------------------------------------------------
+    def __call__(self, batch: Batch) -> None:
+        self._drain()
+        self._batch, self._work, self._changes = batch, {}, []
+        if not self._sets:
+            return
+        self._seed(batch)
+        for item in batch.live():
+            vehicle = item.vehicle
+            rules = self._sets.get(vehicle.brand) if vehicle is not None else None
+            if rules is None or vehicle is None:
+                continue
+            now_ts = self._signals(item, rules, vehicle.id) if item.points else -1
+            message = item.message
+            if isinstance(message, Event):
+                self._event(item, rules, vehicle.id, message)
+                now_ts = max(now_ts, message.ts)
+            if now_ts >= 0:
+                self._elapse(item, vehicle.id, now_ts)
+        for update in [u for u in batch.out.extra if isinstance(u, DtcUpdate) and u.changed]:
+            rules = self._sets.get(update.brand)
+            if rules is not None and rules.dtc:
+                self._dtc(update, rules.dtc, batch.now_ms)
+        if self._changes:
+            batch.out.extra.append(AlertChanges(self._changes))
+
+    def _seed(self, batch: Batch) -> None:
+        """Fill in `while` guard values of vehicles first seen since start, from the twin."""
+        wanted: dict[int, set[str]] = {}
+        for item in batch.live():
+            v = item.vehicle
+            rules = self._sets.get(v.brand) if v is not None else None
+            if v is not None and rules is not None and rules.guards and v.id not in self._seeded:
+                wanted.setdefault(v.id, set()).update(rules.seed_paths)
+        if not wanted:
+            return
+        if len(self._seeded) + len(wanted) > SEED_LIMIT:
+            self._seeded.clear()
+            self._values.clear()
+        paths = set().union(*wanted.values())
+        for vid, found in self._store.twin_values(wanted, paths).items():
+            values = self._values.setdefault(vid, {})
+            for path, point in found.items():
+                values.setdefault(path, point)
+        self._seeded.update(wanted)
+
+    def _read(self, vid: int) -> dict[Key, Tracker] | None:
+        return self._work[vid] if vid in self._work else self._trackers.get(vid)
+
+    def _write(self, vid: int) -> dict[Key, Tracker]:
+        mine = self._work.get(vid)
+        if mine is None:
+            mine = self._work[vid] = dict(self._trackers.get(vid) or {})
+        return mine
+
+    def _signals(self, item: Item, rules: RuleSet, vid: int) -> int:
+        """Evaluate the item's watched points; the hot path, so the common case is inlined."""
+        cached, relevant, top, resort = rules.paths, None, -1, False
+        first = item.points[0][1]
+        for point in item.points:
+            ts = point[1]
+            if ts > top:
+                top = ts
+            entry = cached[point[0]] if point[0] in cached else rules.entry(point[0])
+            if entry is not None:
+                if relevant is None:
+                    relevant = []
+                relevant.append((point, entry))
+                resort = resort or ts != first or bool(entry.guarded)
+        if relevant is None:
+            return top
+        if resort:  # several samples, or a guard: in time order, guards first at equal times
+            relevant.sort(key=order)
+        tracked, kept = self._tracked(vid), None
+        for (path, ts, value), entry in relevant:
+            if entry.guarded:
+                # Values sent at the same instant are evaluated after the guard, as sent.
+                fresh = {p for (p, t, _), _e in relevant if t == ts}
+                self._guard_changed(item, vid, path, ts, value, entry.guarded, fresh)
+                tracked = self._tracked(vid)
+            elif entry.keep:
+                if kept is None:
+                    kept = self._values.setdefault(vid, {})
+                kept[path] = (ts, value)
+            if path in tracked:
+                for c in entry.rules:
+                    self._evaluate(item, c, vid, path, ts, value)
+                tracked = self._tracked(vid)
+                continue
+            try:
+                if entry.floor < value < entry.ceiling:
+                    continue  # inside the band where no rule of the path holds
+            except TypeError:
+                pass  # not a number: each rule decides below
+            for c in entry.rules:
+                try:
+                    if not c.test(value):
+                        continue  # the common case: nothing holds, nothing to remember
+                except TypeError:
+                    continue  # a value of another type than the rule compares
+                self._evaluate(item, c, vid, path, ts, value)
+                tracked = self._tracked(vid)
+        return top
+
+    def _tracked(self, vid: int) -> frozenset[str] | set[str]:
+        """The paths that have a tracker of this vehicle (usually none)."""
+        trackers = self._read(vid)
+        return {k[1] for k in trackers} if trackers else _NONE
+
+    def _guard_value(self, vid: int, path: str | None) -> Any:
+        point = self._values.get(vid, {}).get(path) if path else None
+        return None if point is None else point[1]
+
+    def _evaluate(self, item: Item, c: Compiled, vid: int, path: str, ts: int, value: Any) -> None:
+        trackers = self._read(vid)
+        key = (c.id, path)
+        held = trackers.get(key) if trackers else None
+        try:
+            if held is None and not c.test(value):
+                return  # the common case: nothing holds, nothing to remember
+            guard_ok = c.guard is None or c.guard_holds(self._guard_value(vid, c.guard_path))
+            new, transition = step(c, held, value, ts, guard_ok)
+        except TypeError:
+            return  # a value of another type than the rule compares (a VSS-only leaf)
+        if new is not held:
+            self._set(item, c, vid, key, new, transition, ts)
+
+    def _guard_changed(
+        self,
+        item: Item,
+        vid: int,
+        path: str,
+        ts: int,
+        value: Any,
+        guarded: Iterable[Compiled],
+        fresh: set[str],
+    ) -> None:
+        values = self._values.setdefault(vid, {})
+        old = values.get(path)
+        if old is not None and ts < old[0]:
+            return  # a late sample does not move the guard back
+        values[path] = (ts, value)
+        if old is not None and old[1] == value:
+            return
+        for c in guarded:
+            trackers = self._read(vid) or {}
+            if not c.guard_holds(value):
+                for key, held in list(trackers.items()):
+                    if key[0] == c.id:
+                        self._set(item, c, vid, key, None, "resolve" if held.firing else None, ts)
+                continue
+            for watched, (_, last) in list(values.items()):
+                if c.matches(watched) and watched not in fresh and (c.id, watched) not in trackers:
+                    self._evaluate(item, c, vid, watched, ts, last)
+
+    def _set(
+        self,
+        item: Item,
+        c: Compiled,
+        vid: int,
+        key: Key,
+        new: Tracker | None,
+        transition: str | None,
+        ts: int,
+    ) -> None:
+        trackers = self._write(vid)
+        if new is None:
+            trackers.pop(key, None)
+        else:
+            trackers[key] = new
+        if transition is None:
+            return
+        if any(t.firing for k, t in trackers.items() if k[0] == c.id and k != key):
+            return  # an alert is per rule and vehicle: another path keeps it open
+        assert item.vin is not None and item.vehicle is not None
+        if transition == OPEN:
+            value = new.value if new is not None else None
+            self._opened(
+                c, vid, item.vin, item.vehicle.brand, key[1], value, ts, detail(c, key[1], value)
+            )
+        else:
+            self._changes.append(
+                AlertResolved(
+                    c.id, vid, item.vin, item.vehicle.brand, "cleared", ts, item.inbound.received_ms
+                )
+            )
+
+    def _opened(
+        self,
+        c: Compiled,
+        vid: int,
+        vin: str,
+        brand: str,
+        key: str,
+        value: Any,
+        ts: int,
+        detail: str,
+    ) -> None:
+        assert self._batch is not None
+        rule = c.rule
+        self._changes.append(
+            AlertOpened(
+                rule.id,
+                rule.name,
+                brand,
+                vid,
+                vin,
+                rule.severity.label,
+                key,
+                value,
+                detail,
+                ts,
+                self._batch.now_ms,
+            )
+        )
+
+    def _elapse(self, item: Item, vid: int, now_ts: int) -> None:
+        trackers = self._read(vid)
+        if not trackers:
+            return
+        for key, held in list(trackers.items()):
+            c = self._by_id.get(key[0])
+            if c is None or held.firing or held.since is None:
+                continue
+            new, transition = elapsed(c, held, now_ts)
+            if transition is not None:
+                self._set(item, c, vid, key, new, transition, now_ts)
+
+    def _event(self, item: Item, rules: RuleSet, vid: int, message: Event) -> None:
+        assert item.vin is not None and item.vehicle is not None
+        for c in rules.events.get(message.type, ()):
+            trackers = self._write(vid)
+            held = trackers.get((c.id, ""))
+            if held is None or not held.firing:
+                trackers[(c.id, "")] = Tracker(None, True, message.ts)
+                detail = f"event {message.type} at vehicle time {message.ts}"
+                self._opened(
+                    c, vid, item.vin, item.vehicle.brand, "", message.data, message.ts, detail
+                )
+        for c in rules.clears.get(message.type, ()):
+            trackers = self._read(vid) or {}
+            held = trackers.get((c.id, ""))
+            if held is not None and held.firing:
+                self._write(vid).pop((c.id, ""))
+                self._changes.append(
+                    AlertResolved(
+                        c.id,
+                        vid,
+                        item.vin,
+                        item.vehicle.brand,
+                        message.type,
+                        message.ts,
+                        item.inbound.received_ms,
+                    )
+                )
+
+    def _dtc(
+        self, update: DtcUpdate, rules: list[tuple[Compiled, EventCondition]], now_ms: int
+    ) -> None:
+        ts = max(t.ts for t in update.transitions)
+        vid = update.vehicle_id
+        for c, condition in rules:
+            matching = [code for code in update.active if dtc_matches(condition, code)]
+            held = (self._read(vid) or {}).get((c.id, ""))
+            firing = held is not None and held.firing
+            if matching and not firing:
+                self._write(vid)[(c.id, "")] = Tracker(None, True, ts)
+                shown = ", ".join(f"{code} ({severity(code).label})" for code in matching)
+                self._opened(
+                    c, vid, update.vin, update.brand, "", matching, ts, f"active DTC {shown}"
+                )
+            elif firing and not matching:
+                self._write(vid).pop((c.id, ""))
+                self._changes.append(
+                    AlertResolved(c.id, vid, update.vin, update.brand, "codes cleared", ts, now_ms)
+                )
+
+    # --- after commit --------------------------------------------------------------------
+    def committed(self, batch: Batch) -> None:
+        """Adopt the batch's trackers and publish its alert changes."""
+        if self._batch is not batch:
+            return
+        for vid, trackers in self._work.items():
+            if trackers:
+                self._trackers[vid] = trackers
+            else:
+                self._trackers.pop(vid, None)
+        self._batch, self._work = None, {}
+        published = [
+            Change("alert", r.vin, r.brand, alert_change(r))
+            for r in self._changes
+            if r.id is not None
+        ]
+        self._changes = []
+        if published:
+            self._hub.publish(published)
+
+
+__all__ = ["AlertStage"]

@@ -1,0 +1,246 @@
+"""Getting commands to vehicles and their changes to everyone watching.
+
+What: `Delivery` signs a queued command (the next counter of (vehicle, platform key)),
+marks it sent and publishes it on `vehicles/{vin}/commands`; resends a command still `sent`
+when its vehicle comes back (the vehicle answers a resend with its stored result, so nothing
+runs twice); expires commands past their expiry; and tells the live stream (`Change("command",
+...)`) and any waiting API call of every change.
+
+Why a thread of its own: vehicle results and presence arrive on the ingest thread, which must
+not wait on the database or the broker; `after_commit` only queues work here. Sending is
+serialised per vehicle, so counters reach a vehicle in increasing order.
+"""
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from autocloud.domain.clock import Clock
+from autocloud.domain.command_records import AuditEntry, Command
+from autocloud.domain.command_signing import SignedCommand, Signer, encode
+from autocloud.domain.commands import TERMINAL, State
+from autocloud.domain.errors import AutocloudError
+from autocloud.domain.protocol import CloudTopic, CommandResult
+from autocloud.domain.protocol import State as Presence
+from autocloud.ports.commands import CommandStore
+from autocloud.services.fanout import Change, Hub
+from autocloud.services.ingest.stages import Batch
+
+log = logging.getLogger(__name__)
+Send = Callable[[str, str, bytes], None]
+SWEEP_S = 1.0
+
+
+def command_view(c: Command) -> dict[str, Any]:
+    """A command as the API, the stream and webhooks show it."""
+    return {
+        "id": c.id,
+        "vin": c.vin,
+        "brand": c.brand,
+        "name": c.name,
+        "params": c.params,
+        "state": c.state.value,
+        "reason": c.reason,
+        "result": c.result,
+        "caller": c.caller,
+        "issued_ms": c.issued_ms,
+        "expires_ms": c.expires_ms,
+        "counter": c.counter,
+        "kid": c.kid,
+        "timings": {
+            "queued_ms": c.queued_ms,
+            "sent_ms": c.sent_ms,
+            "delivered_ms": c.delivered_ms,
+            "finished_ms": c.finished_ms,
+        },
+    }
+
+
+def signed_of(c: Command) -> SignedCommand:
+    """The command exactly as it was signed (for a resend)."""
+    assert c.counter is not None and c.kid is not None and c.sig is not None
+    return SignedCommand(
+        v=1,
+        id=c.id,
+        vin=c.vin,
+        name=c.name,
+        params=c.params,
+        issued=c.issued_ms,
+        expires=c.expires_ms,
+        counter=c.counter,
+        kid=c.kid,
+        sig=c.sig,
+    )
+
+
+class Delivery:
+    def __init__(
+        self, store: CommandStore, signer: Signer, send: Send, hub: Hub, clock: Clock
+    ) -> None:
+        self._store = store
+        self._signer = signer
+        self._send = send
+        self._hub = hub
+        self._clock = clock
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._changed = threading.Condition()
+        self._version = 0  # counts changes, for `wait`
+        self._work: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="commands", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._work.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def after_commit(self, batch: Batch) -> None:
+        """Ingest listener: queue sends for vehicles that came online and news of results."""
+        results: list[str] = []
+        for item in batch.items:
+            message = item.message
+            if not item.alive or item.vehicle is None or item.vin is None:
+                continue
+            if isinstance(message, CommandResult):
+                results.append(message.id)
+            elif isinstance(message, Presence) and message.online:
+                self._work.put(("online", (item.vehicle.id, item.vin)))
+        if results:
+            self._work.put(("results", results))
+
+    def _loop(self) -> None:
+        next_sweep = time.monotonic()
+        while True:
+            try:
+                job = self._work.get(timeout=max(0.0, next_sweep - time.monotonic()))
+            except queue.Empty:
+                job = ("sweep", None)
+            if job is None:
+                return
+            try:
+                self._do(*job)
+            except AutocloudError as exc:  # a database outage: the next sweep retries
+                log.warning("command delivery failed (%s): %s", job[0], exc)
+            except Exception:
+                log.exception("command delivery failed on %s", job[0])
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_S
+                if job[0] != "sweep":
+                    self._do("sweep", None)
+
+    def _do(self, kind: str, arg: Any) -> None:
+        if kind == "online":
+            for command in self._store.waiting(arg[0]):
+                self.send(command)
+        elif kind == "results":
+            self.changed(self._store.by_ids(arg))
+        else:
+            self.expire_due()
+
+    # --- sending ---------------------------------------------------------------------------
+    def _lock(self, vehicle_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(vehicle_id, threading.Lock())
+
+    def send(self, command: Command) -> Command:
+        """Sign and publish a queued command, or resend a sent one; return it as it is now."""
+        with self._lock(command.vehicle_id):
+            now = self._clock.now_ms()
+            current = self._store.get(command.id) or command
+            if current.state in TERMINAL or current.state is State.DELIVERED:
+                return current
+            if now >= current.expires_ms:
+                return self._expire(current, now) or current
+            if current.state is State.QUEUED:
+                moved = self._sign_and_mark(current, now)
+                if moved is None:
+                    return self._store.get(command.id) or current
+                current = moved
+                self.changed([current])
+            try:
+                self._send(current.vin, CloudTopic.COMMANDS.value, encode(signed_of(current)))
+            except AutocloudError as exc:  # no broker link: it is resent when the car returns
+                log.warning("could not publish command %s to %s: %s", current.id, current.vin, exc)
+            return current
+
+    def _sign_and_mark(self, command: Command, now: int) -> Command | None:
+        def sign(counter: int) -> str:
+            return self._signer.sign(
+                id=command.id,
+                vin=command.vin,
+                name=command.name,
+                params=command.params,
+                issued=command.issued_ms,
+                expires=command.expires_ms,
+                counter=counter,
+            ).sig
+
+        audit = _audit(command, now, "platform", State.SENT.value, f"signed by {self._signer.kid}")
+        return self._store.mark_sent(
+            command.id, command.vehicle_id, self._signer.kid, now, sign, audit
+        )
+
+    # --- expiry ----------------------------------------------------------------------------
+    def expire_due(self) -> int:
+        """Expire every open command past its expiry; return how many."""
+        now = self._clock.now_ms()
+        done = 0
+        while due := self._store.due(now, 500):
+            expired = [c for c in (self._expire(c, now) for c in due) if c is not None]
+            done += len(expired)
+            if len(due) < 500 or not expired:
+                break
+        return done
+
+    def _expire(self, command: Command, now: int) -> Command | None:
+        why = {
+            State.QUEUED: "never delivered: the vehicle was not online before the expiry",
+            State.SENT: "no answer from the vehicle before the expiry",
+            State.DELIVERED: "the vehicle accepted it but sent no result before the expiry",
+        }.get(command.state, "expired")
+        audit = _audit(command, now, "platform", State.EXPIRED.value, why)
+        moved = self._store.move(command.id, State.EXPIRED, now, audit, reason=why)
+        if moved is not None:
+            self.changed([moved])
+        return moved
+
+    # --- telling the world -----------------------------------------------------------------
+    def changed(self, commands: Iterable[Command]) -> None:
+        changes = [Change("command", c.vin, c.brand, command_view(c)) for c in commands]
+        if changes:
+            self._hub.publish(changes)
+            with self._changed:
+                self._version += 1
+                self._changed.notify_all()
+
+    def wait(self, until: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until `until()` holds (checked after each change) or `timeout_s` passes.
+
+        `until` runs outside the lock (it reads the store); the change counter makes sure
+        a change between that read and the wait is not missed.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._changed:
+                seen = self._version
+            if until():
+                return True
+            with self._changed:
+                while self._version == seen:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._changed.wait(min(remaining, 1.0))
+
+
+def _audit(c: Command, now: int, caller: str, action: str, detail: str) -> AuditEntry:
+    return AuditEntry(now, caller, action, detail, c.brand, c.vin, c.id, c.name)

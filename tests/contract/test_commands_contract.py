@@ -1,0 +1,197 @@
+"""Contract of the CommandStore and the ingest writer of command results, on every adapter."""
+
+from dataclasses import replace
+
+import pytest
+
+from autocloud.adapters.sql.schema_commands import command_audit, command_keys, commands
+from autocloud.adapters.sql.store import SqlStore
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.commands import State
+from autocloud.domain.errors import Conflict
+from autocloud.domain.protocol import CommandResult, CommandStatus
+from autocloud.domain.records import Reply, Vehicle, WriteBatch
+from tests.contract.helpers import T0, add_vehicle, count
+
+
+def new(vehicle: Vehicle, n: int, **overrides: object) -> Command:
+    fields: dict[str, object] = {
+        "id": f"cmd{n:04d}",
+        "vehicle_id": vehicle.id,
+        "vin": vehicle.vin,
+        "brand": vehicle.brand,
+        "name": "lock",
+        "params": {"percent": 80, "temp": 21.5},
+        "state": State.QUEUED,
+        "caller": "ops",
+        "issued_ms": T0,
+        "expires_ms": T0 + 60_000,
+        "queued_ms": T0,
+    }
+    fields.update(overrides)
+    return Command(**fields)  # type: ignore[arg-type]
+
+
+def note(c: Command, action: str, at: int = T0) -> AuditEntry:
+    return AuditEntry(at, c.caller, action, action, c.brand, c.vin, c.id, c.name)
+
+
+def result(c: Command, status: CommandStatus, seq: int, **extra: object) -> Reply:
+    message = CommandResult(v=1, sid="s", seq=seq, ts=T0, id=c.id, status=status, **extra)  # type: ignore[arg-type]
+    return Reply(c.vehicle_id, c.vin, c.brand, T0 + seq, message)
+
+
+@pytest.fixture
+def car(brands: SqlStore) -> Vehicle:
+    return add_vehicle(brands, 1)
+
+
+def test_add_and_read_back(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    added = store.add(new(car, 1, idempotency_key="k1", owner_id=None), note(new(car, 1), "queued"))
+    assert added.row > 0
+    got = store.get("cmd0001")
+    assert got == added
+    assert got.params == {"percent": 80, "temp": 21.5}  # types survive (int stays int)
+    assert store.by_idempotency("vw", "ops", "k1") == added
+    assert store.by_idempotency("vw", "someone-else", "k1") is None
+    assert store.get("nope") is None
+
+
+def test_idempotency_key_is_unique_per_caller(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    store.add(new(car, 1, idempotency_key="k"), note(new(car, 1), "queued"))
+    with pytest.raises(Conflict):
+        store.add(new(car, 2, idempotency_key="k"), note(new(car, 2), "queued"))
+    store.add(new(car, 3, idempotency_key="k", caller="other"), note(new(car, 3), "queued"))
+    store.add(new(car, 4), note(new(car, 4), "queued"))  # no key: no limit
+    store.add(new(car, 5), note(new(car, 5), "queued"))
+    assert count(brands, commands) == 4
+
+
+def test_moves_follow_the_lifecycle_only(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    assert store.move(c.id, State.SUCCEEDED, T0 + 1, note(c, "x")) is None  # not sent yet
+    sent = store.move(c.id, State.SENT, T0 + 2, note(c, "sent"), counter=7, kid="k", sig="s")
+    assert sent is not None and sent.state is State.SENT
+    assert (sent.counter, sent.kid, sent.sig, sent.sent_ms) == (7, "k", "s", T0 + 2)
+    assert store.move(c.id, State.SENT, T0 + 3, note(c, "again")) is None
+    done = store.move(c.id, State.FAILED, T0 + 4, note(c, "failed"), reason="r", result={"a": 1})
+    assert done is not None and (done.reason, done.result, done.finished_ms) == (
+        "r",
+        {"a": 1},
+        T0 + 4,
+    )
+    assert store.move(c.id, State.EXPIRED, T0 + 5, note(c, "expired")) is None
+    assert count(brands, command_audit) == 3  # queued, sent, failed: refusals write nothing
+
+
+def test_waiting_due_and_lists(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    other = add_vehicle(brands, 2, brand="seat")
+    a = store.add(new(car, 1), note(new(car, 1), "queued"))
+    b = store.add(new(car, 2, expires_ms=T0 + 10), note(new(car, 2), "queued"))
+    c = store.add(new(other, 3, brand="seat"), note(new(other, 3), "queued"))
+    store.move(b.id, State.SENT, T0, note(b, "sent"), counter=1, kid="k", sig="s")
+    assert [x.id for x in store.waiting(car.id)] == [a.id, b.id]
+    assert [x.id for x in store.due(T0 + 10, 10)] == [b.id]
+    assert [
+        x.id
+        for x in store.find(None, vehicle_id=None, state=None, owner_id=None, before=None, limit=10)
+    ] == [c.id, b.id, a.id]
+    page = store.find("vw", vehicle_id=None, state=None, owner_id=None, before=None, limit=1)
+    assert [x.id for x in page] == [b.id]
+    rest = store.find(
+        "vw", vehicle_id=None, state=None, owner_id=None, before=page[-1].row, limit=5
+    )
+    assert [x.id for x in rest] == [a.id]
+    sent = store.find(
+        None, vehicle_id=car.id, state=State.SENT, owner_id=None, before=None, limit=5
+    )
+    assert [x.id for x in sent] == [b.id]
+
+
+def test_counters_are_per_vehicle_and_key_and_increase(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    other = add_vehicle(brands, 2)
+    assert [store.next_counter(car.id, "k1") for _ in range(3)] == [1, 2, 3]
+    assert store.next_counter(car.id, "k2") == 1
+    assert store.next_counter(other.id, "k1") == 1
+
+
+def test_keys_and_audit_log(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    key = VehicleKey("abcd", b"\x01" * 32, "phone", T0, "alice", owner_id=None)
+    store.add_key(car.id, key)
+    with pytest.raises(Conflict):
+        store.add_key(car.id, key)
+    assert store.keys(car.id) == [key]
+    store.audit(AuditEntry(T0, "ops", "refused", "moving", "vw", car.vin, None, "unlock"))
+    store.audit(AuditEntry(T0 + 5, "ops", "refused", "moving", "seat", "X", None, "unlock"))
+    log = store.audit_log("vw", vin=None, command_id=None, since=0, until=T0 + 1, after=0, limit=9)
+    assert [(e.brand, e.detail) for e in log] == [("vw", "moving")]
+    assert (
+        store.audit_log(
+            None, vin=None, command_id=None, since=T0 + 1, until=T0 + 9, after=0, limit=9
+        )[0].brand
+        == "seat"
+    )
+
+
+def test_deleting_a_vehicle_takes_its_commands_keys_and_counters(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    store = brands.commands
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    store.add_key(car.id, VehicleKey("abcd", b"\x01" * 32, "phone", T0, "alice"))
+    store.next_counter(car.id, "k")
+    brands.registry.delete_vehicle(car.vin)
+    assert store.get(c.id) is None
+    assert count(brands, command_keys) == 0
+    assert count(brands, command_audit) == 1  # the audit log outlives the vehicle
+
+
+# --- the ingest writer ---------------------------------------------------------------------
+
+
+def test_results_move_the_command_in_the_ingest_transaction(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    store.move(c.id, State.SENT, T0, note(c, "sent"), counter=1, kid="k", sig="s")
+    brands.telemetry.commit(
+        WriteBatch(
+            replies=[
+                result(c, CommandStatus.ACCEPTED, 1),
+                result(c, CommandStatus.SUCCEEDED, 2, data={"horn": True}),
+            ]
+        )
+    )
+    got = store.get(c.id)
+    assert got is not None and got.state is State.SUCCEEDED
+    assert (got.delivered_ms, got.finished_ms, got.result) == (T0 + 1, T0 + 2, {"horn": True})
+
+
+def test_bad_results_are_audited_never_raised(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    other = add_vehicle(brands, 2)
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    store.move(c.id, State.SENT, T0, note(c, "sent"), counter=1, kid="k", sig="s")
+    store.move(c.id, State.EXPIRED, T0, note(c, "expired"), reason="late")
+    ghost = new(car, 9)
+    stolen = replace(c, vehicle_id=other.id, vin=other.vin)  # another car answers c's id
+    before = count(brands, command_audit)
+    brands.telemetry.commit(
+        WriteBatch(
+            replies=[
+                result(ghost, CommandStatus.SUCCEEDED, 1),
+                result(c, CommandStatus.SUCCEEDED, 2),
+                result(stolen, CommandStatus.REJECTED, 3, reason="bad_signature"),
+            ]
+        )
+    )
+    got = store.get(c.id)
+    assert got is not None and (got.state, got.reason) == (State.EXPIRED, "late")
+    log = store.audit_log(None, vin=None, command_id=None, since=0, until=2**62, after=0, limit=99)
+    assert [e.action for e in log][-3:] == ["unknown_result", "ignored_result", "unknown_result"]
+    assert count(brands, command_audit) == before + 3

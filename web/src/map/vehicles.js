@@ -1,0 +1,114 @@
+// The fleet on a map: one GeoJSON point per vehicle, coloured by state, clustered when
+// zoomed out (clusters are red when they hold a vehicle with a critical DTC, orange with
+// an open alert). `update()` may be called for every stream event: the source is rebuilt
+// at most once per animation frame.
+import { stateOf } from "../fleet.js";
+import { frameBatcher } from "../ui.js";
+import { maplibregl } from "./basemap.js";
+import { LABEL_FONT, stateColor } from "./style.js";
+
+const is = (state) => ["case", ["==", ["get", "state"], state], 1, 0];
+
+export class VehicleLayer {
+  constructor(map, { onOpen }) {
+    this.map = map;
+    this.source = null;
+    this.stats = { batches: 0, lastBuildMs: 0, maxBuildMs: 0, totalBuildMs: 0 };
+    map.addSource("vehicles", {
+      type: "geojson",
+      data: { type: "FeatureCollection", features: [] },
+      cluster: true,
+      clusterRadius: 40,
+      clusterMaxZoom: 14,
+      clusterProperties: { critical: ["+", is("critical")], alert: ["+", is("alert")] },
+    });
+    map.addLayer({
+      id: "clusters",
+      type: "circle",
+      source: "vehicles",
+      filter: ["has", "point_count"],
+      paint: {
+        "circle-color": ["case", [">", ["get", "critical"], 0], "#b3261e", [">", ["get", "alert"], 0], "#e8590c", "#1e3a5f"],
+        "circle-radius": ["step", ["get", "point_count"], 14, 20, 18, 100, 24, 1000, 30],
+        "circle-stroke-width": 2,
+        "circle-stroke-color": "#ffffff",
+        "circle-opacity": 0.9,
+      },
+    });
+    map.addLayer({
+      id: "cluster-count",
+      type: "symbol",
+      source: "vehicles",
+      filter: ["has", "point_count"],
+      layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": LABEL_FONT, "text-size": 12, "text-allow-overlap": true },
+      paint: { "text-color": "#ffffff" },
+    });
+    map.addLayer({
+      id: "vehicles",
+      type: "circle",
+      source: "vehicles",
+      filter: ["!", ["has", "point_count"]],
+      paint: {
+        "circle-color": stateColor(),
+        "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 5, 18, 9],
+        "circle-stroke-width": 1.5,
+        "circle-stroke-color": "#ffffff",
+      },
+    });
+    this.schedule = frameBatcher(() => this.flush());
+    this.bindEvents(onOpen);
+  }
+
+  bindEvents(onOpen) {
+    const map = this.map;
+    const popup = new maplibregl.Popup({ closeButton: false, closeOnClick: false, offset: 10 });
+    map.on("click", "vehicles", (e) => onOpen(e.features[0].properties.vin));
+    map.on("click", "clusters", async (e) => {
+      const feature = e.features[0];
+      const zoom = await map.getSource("vehicles").getClusterExpansionZoom(feature.properties.cluster_id);
+      map.easeTo({ center: feature.geometry.coordinates, zoom });
+    });
+    map.on("mouseenter", "vehicles", (e) => {
+      map.getCanvas().style.cursor = "pointer";
+      const p = e.features[0].properties;
+      popup.setLngLat(e.features[0].geometry.coordinates).setText(`${p.vin} · ${p.model} · ${p.state}`).addTo(map);
+    });
+    map.on("mouseleave", "vehicles", () => {
+      map.getCanvas().style.cursor = "";
+      popup.remove();
+    });
+    map.on("mouseenter", "clusters", () => (map.getCanvas().style.cursor = "pointer"));
+    map.on("mouseleave", "clusters", () => (map.getCanvas().style.cursor = ""));
+  }
+
+  /**
+   * Show the vehicles `source()` returns (records of the fleet store), on the next animation
+   * frame: however many stream events arrive in between, the source is rebuilt once.
+   */
+  update(source) {
+    this.source = source;
+    this.schedule();
+  }
+
+  flush() {
+    const started = performance.now();
+    const features = [];
+    for (const v of this.source ? this.source() : []) {
+      if (typeof v.lat !== "number" || typeof v.lon !== "number") continue;
+      features.push({
+        type: "Feature",
+        geometry: { type: "Point", coordinates: [v.lon, v.lat] },
+        properties: { vin: v.vin, model: v.model, brand: v.brand, state: stateOf(v) },
+      });
+    }
+    const source = this.map.getSource("vehicles");
+    if (source) source.setData({ type: "FeatureCollection", features });
+    const took = performance.now() - started;
+    const s = this.stats;
+    s.batches += 1;
+    s.lastBuildMs = took;
+    s.totalBuildMs += took;
+    s.maxBuildMs = Math.max(s.maxBuildMs, took);
+    s.shown = features.length;
+  }
+}
