@@ -45,13 +45,16 @@ class AlertStore(Protocol):
         self, rule_id: int, name: str, severity: Severity, condition: Condition, now_ms: int
     ) -> AlertRule:
         """Change a rule; its open alerts resolve ("rule changed")."""
+
     def delete_rule(self, rule_id: int, now_ms: int) -> None:
         """Remove a rule; its open alerts resolve ("rule deleted")."""
+
     def rule(self, rule_id: int) -> AlertRule | None: ...
     def rules(self, scope: str | None, *, after: int, limit: int) -> list[AlertRule]: ...
     def all_rules(self) -> list[AlertRule]: ...
     def open_alert_keys(self) -> list[tuple[int, int, str]]:
         """(rule, vehicle, key) of every open or acknowledged alert."""
+
     def alert(self, alert_id: int) -> Alert | None: ...
     def alerts(
         self,
@@ -65,6 +68,7 @@ class AlertStore(Protocol):
     ) -> list[Alert]: ...
     def acknowledge(self, alert_id: int, by: str, now_ms: int, *, resolve: bool) -> Alert | None:
         """Acknowledge an open alert (and resolve it when `resolve`); None if not open."""
+
     def twin_values(
         self, vehicle_ids: Iterable[int], paths: Iterable[str]
     ) -> Mapping[int, Mapping[str, tuple[int, Any]]]:

@@ -77,7 +77,8 @@ class RuleSet:
 
 def _band(rules: Sequence[Compiled]) -> tuple[float, float]:
     """The open band of values where none of `rules` holds, if they are all numeric orderings."""
-    below, above = [], []
+    below: list[float] = []
+    above: list[float] = []
     for c in rules:
         condition = c.rule.condition
         assert isinstance(condition, SignalCondition)

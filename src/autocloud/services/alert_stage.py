@@ -189,8 +189,9 @@ class AlertStage:
                     self._evaluate(item, c, vid, path, ts, value)
                 tracked = self._tracked(vid)
                 continue
+            number: Any = value  # any Value; a non-number raises TypeError below
             try:
-                if entry.floor < value < entry.ceiling:
+                if entry.floor < number < entry.ceiling:
                     continue  # inside the band where no rule of the path holds
             except TypeError:
                 pass  # not a number: each rule decides below

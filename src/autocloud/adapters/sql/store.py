@@ -2,14 +2,13 @@
 
 from sqlalchemy import Engine
 
-from autocloud.adapters.sql import commands, diag_sessions, webhooks
+from autocloud.adapters.sql import alerts, commands, diag_sessions, diagnostics, webhooks
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.gateways import SqlGateways
 from autocloud.adapters.sql.migrate import upgrade
 from autocloud.adapters.sql.registry import SqlRegistry
 from autocloud.adapters.sql.telemetry import SqlTelemetry
-from autocloud.adapters.sql import alerts, diagnostics
 from autocloud.domain.alerts import AlertChanges
 from autocloud.domain.dtc_active import DtcUpdate
 from autocloud.domain.protocol import CommandResult, DiagResponse
