@@ -3,9 +3,16 @@
 A principal has a role and a scope: one brand (a tenant) or the whole group (`brand is
 None`). Anything outside a principal's scope is reported as not found, so a brand's token
 cannot even learn that another brand's vehicle exists.
+
+An owner's token (`owner_id`) is narrower still: it sees only the vehicles attached to
+that owner (`vins`, looked up when the token is authenticated), and may call only the routes
+in `OWNER_ROUTES` (deny by default: brand-level routes such as dead letters, tokens,
+webhooks, alert rules and gateways are refused, and a new route stays closed to owners until
+it is listed here with its owner filtering in place).
 """
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from autocloud.domain.errors import Forbidden, NotFound
@@ -35,10 +42,39 @@ class Principal:
     role: Role
     brand: str | None  # None: the whole group
     owner_id: int | None = None  # an owner's token: sees and commands that owner's vehicles
+    vins: frozenset[str] | None = None  # an owner's token: the VINs attached to the owner
 
     @property
     def is_group(self) -> bool:
         return self.brand is None
+
+    @property
+    def vin_filter(self) -> frozenset[str] | None:
+        """The VINs a list may show: None when not limited (any token but an owner's)."""
+        if self.owner_id is None:
+            return None
+        return self.vins or frozenset()
+
+    def sees_vehicle(self, brand: str | None, vin: str) -> bool:
+        """Whether vehicle `vin` of `brand` is inside this principal's scope."""
+        allowed = self.vin_filter
+        return self.sees(brand) and (allowed is None or vin in allowed)
+
+    def only_visible(self, vins: Iterable[str]) -> list[str]:
+        """The VINs of `vins` this principal may see (all of them, for a non-owner)."""
+        allowed = self.vin_filter
+        return list(vins) if allowed is None else [v for v in vins if v in allowed]
+
+    def check_route(self, method: str, path: str) -> None:
+        """Raise Forbidden when an owner's token calls a route not open to owners."""
+        if self.owner_id is None:
+            return
+        verb = "GET" if method.upper() == "HEAD" else method.upper()
+        if (verb, path) not in OWNER_ROUTES:
+            raise Forbidden(
+                f"an owner's token may not use {verb} {path}; it reads and commands "
+                "the owner's own vehicles only"
+            )
 
     def require(self, role: Role) -> None:
         """Raise Forbidden unless this principal has at least `role`."""
@@ -64,3 +100,31 @@ class Principal:
         if requested is not None and requested != self.brand:
             raise NotFound(f"brand {requested!r} not found")
         return self.brand
+
+
+# Routes an owner's token may call: each reads or commands only the owner's vehicles (a
+# `{vin}` is checked against them; lists are filtered with `Principal.vin_filter`).
+OWNER_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/v1/brands"),
+        ("GET", "/v1/signals"),
+        ("GET", "/v1/vehicles"),
+        ("GET", "/v1/vehicles/{vin}"),
+        ("GET", "/v1/vehicles/{vin}/twin"),
+        ("GET", "/v1/vehicles/{vin}/history"),
+        ("GET", "/v1/vehicles/{vin}/health"),
+        ("GET", "/v1/vehicles/{vin}/diagnostics"),
+        ("GET", "/v1/vehicles/{vin}/diagnostics/{session_id}"),
+        ("GET", "/v1/vehicles/{vin}/commands"),
+        ("POST", "/v1/vehicles/{vin}/commands"),
+        ("POST", "/v1/vehicles/{vin}/commands/signed"),
+        ("GET", "/v1/vehicles/{vin}/keys"),
+        ("POST", "/v1/vehicles/{vin}/keys"),
+        ("GET", "/v1/fleet"),
+        ("GET", "/v1/fleet/health"),
+        ("GET", "/v1/stream"),
+        ("GET", "/v1/commands"),
+        ("GET", "/v1/commands/catalog"),
+        ("GET", "/v1/commands/{command_id}"),
+    }
+)

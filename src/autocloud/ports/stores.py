@@ -5,7 +5,7 @@ the shared SQL layer in `adapters/sql/`. One contract-test suite (`tests/contrac
 against each.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,8 +34,21 @@ class Registry(Protocol):
     def add_vehicle(self, vehicle: Vehicle, secret_digest: str) -> Vehicle: ...
     def vehicle(self, vin: str) -> Vehicle | None: ...
     def vehicles(
-        self, scope: str | None, *, model: str | None, after: int, limit: int
-    ) -> list[Vehicle]: ...
+        self,
+        scope: str | None,
+        *,
+        model: str | None,
+        after: int,
+        limit: int,
+        vins: Collection[str] | None = None,
+    ) -> list[Vehicle]:
+        """`vins`: only these (an owner's token); None: any."""
+        ...
+
+    def owned_vins(self, owner_id: int) -> list[str]:
+        """The VINs of the vehicles attached to an owner."""
+        ...
+
     def set_secret(self, vin: str, secret_digest: str) -> None: ...
     def secret_digest(self, vin: str) -> str | None: ...
     def delete_vehicle(self, vin: str) -> None: ...
@@ -90,6 +103,7 @@ class TelemetryReader(Protocol):
         conditions: Sequence[SignalCondition],
         after: int,
         limit: int,
+        vins: Collection[str] | None = None,
     ) -> list[tuple[Vehicle, bool, Mapping[str, Value]]]: ...
     def history(
         self,
@@ -107,6 +121,12 @@ class TelemetryReader(Protocol):
     def set_desired(
         self, vehicle_id: int, path: str, value: Value, now_ms: int, by: str
     ) -> None: ...
+    def set_desired_many(
+        self, vehicle_id: int, values: Mapping[str, Value], now_ms: int, by: str
+    ) -> None:
+        """Several desired values of one vehicle in one transaction."""
+        ...
+
     def online_count(self) -> int: ...
     def purge_history(self, before_ms: int) -> int: ...
 

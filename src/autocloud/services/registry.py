@@ -5,7 +5,9 @@ and the CLI cannot forget a check.
 """
 
 import re
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, replace
 
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.clock import Clock
@@ -19,6 +21,7 @@ from autocloud.ports.stores import Registry
 BRAND_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_ID = 2**63 - 1  # the largest row id or cursor any SQL store can compare against
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+OWNED_TTL_S = 2.0  # how long an owner's VIN list is reused (attach/detach here drop it at once)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +49,8 @@ class RegistryService:
         self._registry = registry
         self._access = access
         self._clock = clock
+        self._owned: dict[int, tuple[float, frozenset[str]]] = {}  # owner -> (until, VINs)
+        self._owned_lock = threading.Lock()
 
     # --- brands --------------------------------------------------------------------------
     def add_brand(self, who: Principal, brand_id: str, name: str) -> Brand:
@@ -102,7 +107,11 @@ class RegistryService:
         limit: int,
     ) -> Page:
         items = self._registry.vehicles(
-            who.scope(brand), model=model, after=parse_cursor(cursor), limit=limit
+            who.scope(brand),
+            model=model,
+            after=parse_cursor(cursor),
+            limit=limit,
+            vins=who.vin_filter,
         )
         last = items[-1].id if len(items) == limit else None
         return Page(tuple(items), cursor_of(last))
@@ -123,6 +132,7 @@ class RegistryService:
         self._access.revoke(vehicle.vin)
         self._registry.delete_vehicle(vehicle.vin)
         self._access.revoke(vehicle.vin)
+        self._forget_owned(vehicle.owners)
 
     def verify_vehicle(self, vin: str, secret: str) -> bool:
         """Broker login check (embedded tier): is `secret` this VIN's current credential?"""
@@ -159,6 +169,7 @@ class RegistryService:
                 f"owner {owner_id} belongs to brand {owner.brand!r}, not {vehicle.brand!r}"
             )
         self._registry.attach_owner(vehicle.id, owner.id)
+        self._forget_owned([owner.id])
         return self.vehicle(who, vin)
 
     def detach_owner(self, who: Principal, vin: str, owner_id: int) -> Vehicle:
@@ -166,6 +177,7 @@ class RegistryService:
         vehicle = self.vehicle(who, vin)
         self._owner(who, owner_id)
         self._registry.detach_owner(vehicle.id, owner_id)
+        self._forget_owned([owner_id])
         return self.vehicle(who, vin)
 
     # --- API tokens ----------------------------------------------------------------------
@@ -225,7 +237,30 @@ class RegistryService:
         info = self._registry.token_by_digest(digest(token))
         if info is None or info.revoked_ms is not None:
             raise Unauthorized("the bearer token is unknown or revoked; ask an admin for a new one")
-        return Principal(info.name, Role.parse(info.role), info.brand, info.owner_id)
+        who = Principal(info.name, Role.parse(info.role), info.brand, info.owner_id)
+        if info.owner_id is not None:
+            who = replace(who, vins=self.owned_vins(info.owner_id))
+        return who
+
+    def owned_vins(self, owner_id: int) -> frozenset[str]:
+        """The VINs attached to an owner, reused for `OWNED_TTL_S` (every request of an
+        owner's app needs them; a change made through this service is seen at once)."""
+        now = time.monotonic()
+        with self._owned_lock:
+            cached = self._owned.get(owner_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        vins = frozenset(self._registry.owned_vins(owner_id))
+        with self._owned_lock:
+            if len(self._owned) > 10_000:  # bound the cache: drop what has expired
+                self._owned = {k: v for k, v in self._owned.items() if v[0] > now}
+            self._owned[owner_id] = (now + OWNED_TTL_S, vins)
+        return vins
+
+    def _forget_owned(self, owner_ids: object) -> None:
+        with self._owned_lock:
+            for owner_id in owner_ids:  # type: ignore[attr-defined]
+                self._owned.pop(owner_id, None)
 
 
 def _owns(who: Principal, vehicle: Vehicle) -> bool:

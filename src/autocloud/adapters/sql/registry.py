@@ -1,5 +1,6 @@
 """Brands, vehicles, owners and API tokens in SQL (the `Registry` port)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, delete, select, update
@@ -113,7 +114,13 @@ class SqlRegistry:
         return _vehicle(row, owner_ids.get(row.id, ()))
 
     def vehicles(
-        self, scope: str | None, *, model: str | None, after: int, limit: int
+        self,
+        scope: str | None,
+        *,
+        model: str | None,
+        after: int,
+        limit: int,
+        vins: Collection[str] | None = None,
     ) -> list[Vehicle]:
         query: Select[Any] = (
             select(*_VEHICLE_COLUMNS)
@@ -125,10 +132,22 @@ class SqlRegistry:
             query = query.where(vehicles.c.brand_id == scope)
         if model is not None:
             query = query.where(vehicles.c.model == model)
+        if vins is not None:
+            query = query.where(vehicles.c.vin.in_(sorted(vins)))
         with translated(), self._engine.connect() as conn:
             rows = conn.execute(query).all()
             owner_ids = _owner_ids(conn, [r.id for r in rows])
         return [_vehicle(r, owner_ids.get(r.id, ())) for r in rows]
+
+    def owned_vins(self, owner_id: int) -> list[str]:
+        query = (
+            select(vehicles.c.vin)
+            .join(vehicle_owners, vehicle_owners.c.vehicle_id == vehicles.c.id)
+            .where(vehicle_owners.c.owner_id == owner_id)
+            .order_by(vehicles.c.vin)
+        )
+        with translated(), self._engine.connect() as conn:
+            return [r.vin for r in conn.execute(query)]
 
     def set_secret(self, vin: str, secret_digest: str) -> None:
         with translated(), self._engine.begin() as conn:

@@ -7,7 +7,7 @@ time, presence, events, replay windows and dead letters.
 
 import threading
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -385,6 +385,7 @@ class SqlTelemetry:
         conditions: Sequence[SignalCondition],
         after: int,
         limit: int,
+        vins: Collection[str] | None = None,
     ) -> list[tuple[Vehicle, bool, Mapping[str, Value]]]:
         is_online = func.coalesce(presence.c.online, literal(False))
         query = (
@@ -400,6 +401,8 @@ class SqlTelemetry:
             query = query.where(vehicles.c.model == model)
         if online is not None:
             query = query.where(is_online == online)
+        if vins is not None:  # an owner's token: only the owner's vehicles
+            query = query.where(vehicles.c.vin.in_(sorted(vins)))
         paths = list(dict.fromkeys([*SUMMARY_PATHS, *(c.path for c in conditions)]))
         ids = self.signal_ids(paths)
         for condition in conditions:
@@ -532,13 +535,26 @@ class SqlTelemetry:
         return sorted(found, key=lambda b: (b.path, b.start))
 
     def set_desired(self, vehicle_id: int, path: str, value: Value, now_ms: int, by: str) -> None:
-        signal_id = self.signal_ids([path])[path]
+        self.set_desired_many(vehicle_id, {path: value}, now_ms, by)
+
+    def set_desired_many(
+        self, vehicle_id: int, values: Mapping[str, Value], now_ms: int, by: str
+    ) -> None:
+        """Several desired values in one transaction (a command's signals: one commit)."""
+        if not values:
+            return
+        ids = self.signal_ids(list(values))
         upsert = self._dialect.insert(desired).values(
-            vehicle_id=vehicle_id,
-            signal_id=signal_id,
-            value=_encode(value).decode(),
-            set_ms=now_ms,
-            set_by=by,
+            [
+                {
+                    "vehicle_id": vehicle_id,
+                    "signal_id": ids[path],
+                    "value": _encode(value).decode(),
+                    "set_ms": now_ms,
+                    "set_by": by,
+                }
+                for path, value in sorted(values.items())
+            ]
         )
         upsert = upsert.on_conflict_do_update(
             index_elements=[desired.c.vehicle_id, desired.c.signal_id],
