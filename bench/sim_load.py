@@ -103,19 +103,20 @@ def _run(
     quiet = wait_quiet([p for p in pids.values() if p], args.quiet_wait_s)
     cpu0 = {k: cpu_seconds(p) if p else None for k, p in pids.items()}
     machine0 = cpu_times()
-    sent0 = fleet.stats.sent
+    sent0, ticks0 = fleet.stats.sent, fleet.stats.ticks
     t0 = time.perf_counter()
     stats = fleet.run(on_tick=lambda _s: keep_driving(fleet.vehicles))
     wall = time.perf_counter() - t0
     cpu = {k: round((cpu_seconds(p) or 0.0) - (cpu0[k] or 0.0), 2) for k, p in pids.items() if p}
     busy = busy_between(machine0, cpu_times())["cpu"]
-    updates = len(fleet.vehicles) * stats.ticks
+    ticks = stats.ticks - ticks0  # without the warm-up
+    updates = len(fleet.vehicles) * ticks
     fleet.close()
     total = sum(cpu.values()) or 1.0
     return {
         "vehicles": len(fleet.vehicles),
         "gateways": len(fleet.connections),
-        "sim_seconds": stats.ticks,
+        "sim_seconds": ticks,
         "wall_s": round(wall, 2),
         "updates_per_s": round(updates / wall),
         "messages": stats.sent - sent0,

@@ -23,6 +23,7 @@ from autocloud.ports.gateways import GatewayAccess
 from autocloud.ports.link import VehicleAccess, VehicleLink
 from autocloud.services.alert_stage import AlertStage
 from autocloud.services.alerts import AlertService
+from autocloud.services.commands import CommandService
 from autocloud.services.diagnostic_sessions import DiagnosticSessions
 from autocloud.services.diagnostics import DiagnosticsService, DtcStage
 from autocloud.services.fanout import Hub
@@ -32,7 +33,6 @@ from autocloud.services.mapdata import MapData
 from autocloud.services.metrics import Metrics
 from autocloud.services.pulse import FleetPulse
 from autocloud.services.registry import RegistryService
-from autocloud.services.commands import CommandService
 from autocloud.services.telemetry import TelemetryService
 from autocloud.services.webhooks import RetryPolicy, WebhookService
 from autocloud.settings import Settings

@@ -98,16 +98,16 @@ def test_waiting_due_and_lists(brands: SqlStore, car: Vehicle) -> None:
     assert [x.id for x in store.due(T0 + 10, 10)] == [b.id]
     assert [
         x.id
-        for x in store.find(None, vehicle_id=None, state=None, owner_id=None, before=None, limit=10)
+        for x in store.find(None, vehicle_id=None, state=None, vins=None, before=None, limit=10)
     ] == [c.id, b.id, a.id]
-    page = store.find("vw", vehicle_id=None, state=None, owner_id=None, before=None, limit=1)
+    page = store.find("vw", vehicle_id=None, state=None, vins=None, before=None, limit=1)
     assert [x.id for x in page] == [b.id]
     rest = store.find(
-        "vw", vehicle_id=None, state=None, owner_id=None, before=page[-1].row, limit=5
+        "vw", vehicle_id=None, state=None, vins=None, before=page[-1].row, limit=5
     )
     assert [x.id for x in rest] == [a.id]
     sent = store.find(
-        None, vehicle_id=car.id, state=State.SENT, owner_id=None, before=None, limit=5
+        None, vehicle_id=car.id, state=State.SENT, vins=None, before=None, limit=5
     )
     assert [x.id for x in sent] == [b.id]
 

@@ -5,6 +5,16 @@ from typing import Any
 
 from autocloud.domain.commands import State
 
+# A command that ends without being carried out takes back the desired state it wrote, so
+# the twin does not show those signals as pending for ever (`succeeded` leaves it: the
+# vehicle's next report matches it and the signal stops being pending).
+UNDONE = frozenset({State.FAILED, State.REJECTED, State.EXPIRED})
+
+
+def desired_by(command_id: str) -> str:
+    """The `set_by` of the desired values a command writes into the twin."""
+    return f"command {command_id}"
+
 
 @dataclass(frozen=True, slots=True)
 class Command:

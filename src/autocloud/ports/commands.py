@@ -6,7 +6,7 @@ allows, so the API, the expiry timer and ingest (vehicle results) can race witho
 breaking the lifecycle.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
@@ -27,11 +27,12 @@ class CommandStore(Protocol):
         *,
         vehicle_id: int | None,
         state: State | None,
-        owner_id: int | None,
+        vins: Collection[str] | None,
         before: int | None,
         limit: int,
     ) -> list[Command]:
-        """Newest first; `before` is the row of the last command of the previous page."""
+        """Newest first; `before` is the row of the last command of the previous page;
+        `vins`: only commands to these vehicles (an owner's token), None: any."""
         ...
 
     def waiting(self, vehicle_id: int) -> list[Command]:
@@ -60,7 +61,13 @@ class CommandStore(Protocol):
         self, command_id: str, target: State, now_ms: int, audit: AuditEntry, **fields: Any
     ) -> Command | None:
         """Move the command to `target` if the lifecycle allows it from its current state;
-        write `fields` (counter, kid, sig, reason, result) with it. None when refused."""
+        write `fields` (counter, kid, sig, reason, result) with it. None when refused. A
+        move to failed, rejected or expired clears the desired values the command set."""
+        ...
+
+    def clear_desired(self, command_id: str) -> int:
+        """Delete the twin's desired values this command set and nobody has set since
+        (`move` does this itself when a command fails, is rejected or expires)."""
         ...
 
     def due(self, now_ms: int, limit: int) -> list[Command]:

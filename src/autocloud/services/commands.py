@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.clock import Clock
-from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.command_records import (
+    UNDONE,
+    AuditEntry,
+    Command,
+    VehicleKey,
+    desired_by,
+)
 from autocloud.domain.command_signing import Signer, key_id, parse_public_key
 from autocloud.domain.commands import (
     COMMANDS,
@@ -163,8 +169,14 @@ class CommandService:
             command = self.delivery.send(command)
         # After sending (off the vehicle's path): `pending` is worked out when the twin is
         # read, so a report that arrives before these writes is still compared with them.
-        for path, value in spec.desired_state(checked).items():
-            self._twins.set_desired(vehicle.id, path, value, now, f"command {command.id}")
+        wanted = spec.desired_state(checked)
+        if wanted:
+            self._twins.set_desired_many(vehicle.id, wanted, now, desired_by(command.id))
+            # A failure, rejection or expiry clears these values in its own transaction; one
+            # that was written before them (a fast rejection) is seen here instead.
+            latest = self._store.get(command.id)
+            if latest is not None and latest.state in UNDONE:
+                self._store.clear_desired(command.id)
         return command, True
 
     def _rate_limit(self, who: Principal, vehicle: Vehicle, now: int) -> None:
@@ -226,10 +238,10 @@ class CommandService:
             raise InvalidInput(
                 f"state {state!r} is not one of: {', '.join(s.value for s in State)}"
             ) from None
-        owner = who.owner_id if vehicle_id is None else None
+        vins = who.vin_filter if vehicle_id is None else None  # an owner: the owner's cars
         before = parse_cursor(cursor) or None
         items = self._store.find(
-            scope, vehicle_id=vehicle_id, state=wanted, owner_id=owner, before=before, limit=limit
+            scope, vehicle_id=vehicle_id, state=wanted, vins=vins, before=before, limit=limit
         )
         return Page(tuple(items), cursor_of(items[-1].row if len(items) == limit else None))
 

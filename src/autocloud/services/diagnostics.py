@@ -236,6 +236,8 @@ class DiagnosticsService:
 
     def fleet_health(self, who: Principal, brand: str | None = None) -> FleetHealth:
         rows = self._store.fleet_dtcs(who.scope(brand))
+        if who.vin_filter is not None:  # an owner's token: the owner's vehicles only
+            rows = [r for r in rows if r.vin in who.vin_filter]
         by_vehicle: dict[str, list[Any]] = {}
         for row in rows:
             by_vehicle.setdefault(row.vin, []).append(row)

@@ -7,6 +7,7 @@ and the CLI cannot forget a check.
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from autocloud.domain.access import Principal, Role
@@ -257,9 +258,9 @@ class RegistryService:
             self._owned[owner_id] = (now + OWNED_TTL_S, vins)
         return vins
 
-    def _forget_owned(self, owner_ids: object) -> None:
+    def _forget_owned(self, owner_ids: Iterable[int]) -> None:
         with self._owned_lock:
-            for owner_id in owner_ids:  # type: ignore[attr-defined]
+            for owner_id in owner_ids:
                 self._owned.pop(owner_id, None)
 
 

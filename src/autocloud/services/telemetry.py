@@ -77,9 +77,7 @@ class TelemetryService:
             if result.rejection is not None:
                 raise InvalidInput(result.detail)
             checked[path] = result.value
-        now = self._clock.now_ms()
-        for path, value in checked.items():
-            self._reader.set_desired(vehicle.id, path, value, now, who.name)
+        self._reader.set_desired_many(vehicle.id, checked, self._clock.now_ms(), who.name)
         return self._reader.twin(vehicle)
 
     def fleet(
@@ -101,6 +99,7 @@ class TelemetryService:
             conditions=conditions,
             after=parse_cursor(cursor),
             limit=limit,
+            vins=who.vin_filter,
         )
         entries = tuple(FleetEntry(v, on, s) for v, on, s in rows)
         return Page(entries, cursor_of(entries[-1].vehicle.id if len(entries) == limit else None))

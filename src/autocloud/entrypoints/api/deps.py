@@ -34,7 +34,11 @@ def principal(
             )
     else:
         token = credentials.credentials
-    return platform(request).registry.authenticate(token)
+    who = platform(request).registry.authenticate(token)
+    # An owner's token may call only the routes open to owners (domain/access.OWNER_ROUTES).
+    route = request.scope.get("route")
+    who.check_route(request.method, getattr(route, "path", request.url.path))
+    return who
 
 
 Who = Annotated[Principal, Depends(principal)]

@@ -1,7 +1,8 @@
 """Live stream of twin, presence, event and dead-letter changes (Server-Sent Events)."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Collection
 
 import msgspec
 from fastapi import APIRouter, Request
@@ -12,14 +13,21 @@ from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.services.fanout import Change
 
 router = APIRouter(prefix="/v1")
+OWNED_REFRESH_S = 5.0  # an owner's stream re-reads the owner's VINs this often
 
 
-def change_filter(scope: str | None, vin: str | None) -> Callable[[Change], bool]:
+def change_filter(
+    scope: str | None, vin: str | None, vins: Callable[[], Collection[str] | None] | None = None
+) -> Callable[[Change], bool]:
     """What one subscriber may see: changes of brand `scope` (None: the whole group),
-    and of vehicle `vin` only when one is given. Pure, so the tenant rule is testable."""
+    of vehicle `vin` only when one is given, and of the VINs `vins()` returns when it
+    returns a set (an owner's token). Pure, so the tenant rule is testable."""
 
     def accepts(change: Change) -> bool:
         if scope is not None and change.brand != scope:
+            return False
+        allowed = vins() if vins is not None else None
+        if allowed is not None and change.vin not in allowed:
             return False
         return vin is None or change.vin == vin
 
@@ -39,18 +47,27 @@ async def stream(
     if vin is not None:
         # 404 for a VIN the caller cannot see; and the VIN as ingest spells it (normalised).
         vin = (await run_in_threadpool(p.registry.vehicle, who, vin)).vin
-    sub = p.hub.subscribe(change_filter(scope, vin))
+    owned = [who.vin_filter]  # an owner's VINs (None: not limited), refreshed below
+    sub = p.hub.subscribe(change_filter(scope, vin, lambda: owned[0]))
+    owner_id = who.owner_id
 
     async def events() -> AsyncIterator[dict[str, str]]:
+        refreshed = time.monotonic()
         try:
             yield {"event": "ready", "data": "{}"}
             while not await request.is_disconnected():
+                if owner_id is not None and time.monotonic() - refreshed > OWNED_REFRESH_S:
+                    # A vehicle detached from the owner leaves the owner's stream.
+                    owned[0] = await run_in_threadpool(p.registry.owned_vins, owner_id)
+                    refreshed = time.monotonic()
                 try:
                     change = await asyncio.wait_for(sub.queue.get(), timeout=15)
                 except TimeoutError:
                     continue
                 if change is None:
                     break
+                if owned[0] is not None and change.vin not in owned[0]:
+                    continue  # queued before the owner's VINs were refreshed
                 body = {"vin": change.vin, "brand": change.brand, **change.data}
                 if sub.lagged:
                     body["lagged"] = sub.lagged

@@ -14,10 +14,18 @@ import uvicorn
 
 from autocloud.domain.access import Role
 from autocloud.domain.errors import AutocloudError
-from autocloud.entrypoints.cli import data_cmds, gateways_cmd, registry_cmds, replay_cmd, sim_cmd
-from autocloud.entrypoints.cli import commands_cmd, diag_cmd
-from autocloud.entrypoints.cli import alerts_cmd, health_cmd
-from autocloud.entrypoints.cli import webhooks_cmd
+from autocloud.entrypoints.cli import (
+    alerts_cmd,
+    commands_cmd,
+    data_cmds,
+    diag_cmd,
+    gateways_cmd,
+    health_cmd,
+    registry_cmds,
+    replay_cmd,
+    sim_cmd,
+    webhooks_cmd,
+)
 from autocloud.entrypoints.cli.render import console, err
 from autocloud.settings import Settings, load_settings
 
