@@ -143,3 +143,19 @@ def test_vehicle_health_without_catalog_still_decodes(env: Env) -> None:
     assert "airbag" in code["severity_reason"]
     r = env.client.get(f"/v1/vehicles/{env.beta.vin}/health", headers=env.alpha.h("viewer"))
     assert r.status_code == 404
+
+
+def test_twin_shows_active_codes(env: Env) -> None:
+    twin = env.client.get(f"/v1/vehicles/{env.alpha.vin}/twin", headers=env.alpha.h("viewer"))
+    assert twin.json()["active_dtcs"] == []
+    _event(env, env.alpha.vin, NOW - 5_000, "dtc.raised", "P0420")
+    _event(env, env.alpha.vin, NOW - 4_000, "dtc.raised", "P0301")
+    twin = env.client.get(f"/v1/vehicles/{env.alpha.vin}/twin", headers=env.alpha.h("viewer"))
+    codes = twin.json()["active_dtcs"]
+    assert [(c["code"], c["severity"]) for c in codes] == [
+        ("P0301", "critical"),
+        ("P0420", "warning"),
+    ]
+    _event(env, env.alpha.vin, NOW - 3_000, "dtc.cleared", "P0301")
+    twin = env.client.get(f"/v1/vehicles/{env.alpha.vin}/twin", headers=env.alpha.h("viewer"))
+    assert [c["code"] for c in twin.json()["active_dtcs"]] == ["P0420"]

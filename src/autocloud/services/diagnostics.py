@@ -221,6 +221,11 @@ class DiagnosticsService:
             dtc, decode(dtc.code), self.catalog.describe(dtc.code), level, row.why if row else None
         )
 
+    def active_codes(self, vehicle: Vehicle) -> tuple[CodeHealth, ...]:
+        """A vehicle's active codes, explained, worst first (for its twin)."""
+        active = self._store.active_dtcs([vehicle.id]).get(vehicle.id, [])
+        return tuple(sorted((self.explain(d) for d in active), key=_worst_then_oldest))
+
     def vehicle_health(self, who: Principal, vin: str) -> VehicleHealth:
         vehicle = self._registry.vehicle(who, vin)
         active = self._store.active_dtcs([vehicle.id]).get(vehicle.id, [])

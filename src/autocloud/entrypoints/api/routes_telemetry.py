@@ -6,10 +6,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import Field
 
 from autocloud.domain.timeparse import parse_span_ms, parse_time_ms
 from autocloud.domain.vin import normalise_vin
 from autocloud.entrypoints.api.deps import Plat, Who
+from autocloud.entrypoints.api.routes_health import ActiveCodeOut
 from autocloud.entrypoints.api.schemas import (
     BucketOut,
     DeadLetterOut,
@@ -25,10 +27,21 @@ router = APIRouter(prefix="/v1")
 LimitQ = Annotated[int, Query(ge=1, le=1000)]
 
 
+class TwinWithDtcsOut(TwinOut):
+    active_dtcs: list[ActiveCodeOut] = Field(
+        description="Active diagnostic trouble codes, decoded, worst first (see /health)."
+    )
+
+
 @router.get("/vehicles/{vin}/twin", tags=["twin"])
-def get_twin(vin: str, who: Who, p: Plat) -> TwinOut:
-    """Reported signals (last value and time of each), connection state, desired state."""
-    return TwinOut.of(p.telemetry.twin(who, vin))
+def get_twin(vin: str, who: Who, p: Plat) -> TwinWithDtcsOut:
+    """Reported signals (last value and time of each), connection state, desired state and
+    active trouble codes."""
+    twin = p.telemetry.twin(who, vin)
+    codes = p.health.active_codes(twin.vehicle) if p.health is not None else ()
+    return TwinWithDtcsOut(
+        **TwinOut.of(twin).model_dump(), active_dtcs=[ActiveCodeOut.of(c) for c in codes]
+    )
 
 
 @router.patch("/vehicles/{vin}/twin/desired", tags=["twin"])
