@@ -31,6 +31,7 @@ from autocloud.services.gateways import DeferredGatewayAccess, GatewayService
 from autocloud.services.ingest.service import IngestService, Pipeline
 from autocloud.services.mapdata import MapData
 from autocloud.services.metrics import Metrics
+from autocloud.services.positions import PositionFeed, PositionsService
 from autocloud.services.pulse import FleetPulse
 from autocloud.services.registry import RegistryService
 from autocloud.services.telemetry import TelemetryService
@@ -111,6 +112,7 @@ class Platform:
     webhooks: WebhookService | None = None  # signed webhooks (routes_webhooks)
     health: DiagnosticsService | None = None  # active DTCs, vehicle and fleet health
     alerts: AlertService | None = None  # alert rules and alerts (stage in the pipeline)
+    positions: PositionsService | None = None  # the fleet map's snapshot and live positions
     _retention: threading.Event = field(default_factory=threading.Event)
 
     def start(self, *, ingest: bool = True) -> None:
@@ -307,6 +309,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     platform.webhooks.start(hub)
     platform._stops.append(platform.webhooks.stop)
     platform.gateways = GatewayService(store.gateways, gateway_access, clock)
+    registry.before_remove.append(platform.gateways.vehicle_removing)
     from autocloud.adapters import osm_map
 
     platform.mapdata = MapData(
@@ -320,6 +323,13 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     ingest.after_commit.extend([dtc_stage.committed, alert_stage.committed])
     platform.health = DiagnosticsService(store.dtcs, registry, dtc_catalog)
     platform.alerts = AlertService(store.alerts, alert_stage, registry, catalog, hub, clock)
+    from autocloud.adapters.sql.positions import SqlPositions
+
+    feed = PositionFeed()
+    feed.attach(hub)
+    platform.positions = PositionsService(
+        SqlPositions(store.engine, store.telemetry.signal_ids), feed, clock.now_ms
+    )
     return platform
 
 

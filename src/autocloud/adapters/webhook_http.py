@@ -31,7 +31,8 @@ class HttpWebhookSender:
         started = time.perf_counter()
         try:
             response = self._client.post(url, content=body, headers=dict(headers))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # ValueError: a host that is no valid DNS name (UnicodeError from the IDNA codec).
             return Outcome(None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR], _ms(started))
         error = None
         if not 200 <= response.status_code < 300:
@@ -39,7 +40,10 @@ class HttpWebhookSender:
         return Outcome(response.status_code, error, _ms(started))
 
     def addresses(self, host: str) -> list[str]:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        try:
+            found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except UnicodeError as exc:  # an empty or over-long label, a bad IDNA name
+            raise OSError(f"not a valid host name ({exc})") from None
         return sorted({str(info[4][0]) for info in found})
 
     def close(self) -> None:

@@ -65,7 +65,8 @@ SessionId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x
 EventType = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"^[a-z]+(\.[a-z0-9_]+)*$")]
 VinField = Annotated[str, Meta(max_length=64)]
 RequestId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
-ShortText = Annotated[str, Meta(max_length=500)]
+# No NUL: PostgreSQL text columns refuse it (the commit would fail, not the message).
+ShortText = Annotated[str, Meta(max_length=500, pattern=r"^[^\x00]*$")]
 EcuName = Annotated[str, Meta(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 HexBytes = Annotated[str, Meta(max_length=16384, pattern=r"^([0-9a-fA-F]{2})*$")]
 

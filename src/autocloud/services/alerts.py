@@ -29,6 +29,7 @@ from autocloud.services.fanout import Change, Hub
 from autocloud.services.registry import RegistryService, cursor_of, parse_cursor
 
 MAX_NAME = 200
+MAX_ROW = 2**31 - 1  # ids are SQL INTEGER: a larger one cannot exist (nor be bound)
 
 
 def _name(name: str) -> str:
@@ -90,7 +91,7 @@ class AlertService:
         return rule
 
     def rule(self, who: Principal, rule_id: int) -> AlertRule:
-        found = self._store.rule(rule_id)
+        found = self._store.rule(rule_id) if 0 < rule_id <= MAX_ROW else None
         if found is None or not who.sees(found.brand):
             raise NotFound(f"alert rule {rule_id} not found")
         return found
@@ -130,7 +131,7 @@ class AlertService:
 
     # --- alerts --------------------------------------------------------------------------
     def alert(self, who: Principal, alert_id: int) -> Alert:
-        found = self._store.alert(alert_id)
+        found = self._store.alert(alert_id) if 0 < alert_id <= MAX_ROW else None
         if found is None or not who.sees(found.brand):
             raise NotFound(f"alert {alert_id} not found")
         return found
@@ -153,6 +154,8 @@ class AlertService:
             allowed = ", ".join(s.value for s in AlertState)
             raise InvalidInput(f"state {state!r} is not one of {allowed}") from None
         vehicle_id = self._registry.vehicle(who, vin).id if vin else None
+        if rule_id is not None and not 0 < rule_id <= MAX_ROW:
+            return Page((), None)  # no rule has such an id
         items = self._store.alerts(
             scope,
             state=wanted,

@@ -7,6 +7,7 @@ the `GatewayAccess` port (Mosquitto's dynamic security, or the embedded broker),
 actually stops a gateway from publishing for a VIN it does not hold.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from autocloud.domain.access import Principal, Role
@@ -23,7 +24,7 @@ from autocloud.domain.secrets import digest, matches, new_secret
 from autocloud.domain.vin import validate_vin
 from autocloud.ports.gateways import GatewayAccess, GatewayStore
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # gateway ids are SQL INTEGER: PostgreSQL refuses to bind a larger one
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,19 @@ class GatewayService:
         self._access.remove_gateway(gateway.username)
         self._store.delete_gateway(gateway.id)
         self._access.remove_gateway(gateway.username)
+
+    def vehicle_removing(self, vehicle_id: int) -> Callable[[], None]:
+        """Registry hook, called before a vehicle is deleted: returns what to run after the
+        delete, which hands the broker the grants of each gateway that held the vehicle (the
+        database drops the grant with the vehicle; the broker would keep it, and let the
+        gateway publish for the VIN, even once registered again for another brand)."""
+        holders = self._store.holding(vehicle_id)
+
+        def after_delete() -> None:
+            for gateway in holders:
+                self._push(gateway)
+
+        return after_delete
 
     def connect_broker(self, access: GatewayAccess) -> None:
         """Embedded tier: the broker's side, once the broker runs (see DeferredGatewayAccess)."""

@@ -7,7 +7,7 @@ and the CLI cannot forget a check.
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from autocloud.domain.access import Principal, Role
@@ -52,6 +52,9 @@ class RegistryService:
         self._clock = clock
         self._owned: dict[int, tuple[float, frozenset[str]]] = {}  # owner -> (until, VINs)
         self._owned_lock = threading.Lock()
+        # Called with a vehicle's id before it is deleted; each returns what to run after the
+        # delete (fleet gateways take the VIN out of their broker grants).
+        self.before_remove: list[Callable[[int], Callable[[], None]]] = []
 
     # --- brands --------------------------------------------------------------------------
     def add_brand(self, who: Principal, brand_id: str, name: str) -> Brand:
@@ -92,7 +95,7 @@ class RegistryService:
 
     def vehicle(self, who: Principal, vin: str) -> Vehicle:
         found = self._registry.vehicle(validate_vin(vin))
-        if found is None or not who.sees(found.brand) or not _owns(who, found):
+        if found is None or not who.sees_vehicle(found.brand, found.owners):
             # Same answer for "no such VIN" and "another tenant's VIN"; the VIN is not echoed,
             # so no response to a wrong-tenant request ever carries the other tenant's VIN.
             raise NotFound("vehicle not found: no vehicle with this VIN is visible to this token")
@@ -131,9 +134,12 @@ class RegistryService:
         # Revoke before deleting (a failed delete leaves no open door) and again after (a
         # broker that checks the registry at connect may have let it back in meanwhile).
         self._access.revoke(vehicle.vin)
+        after = [hook(vehicle.id) for hook in self.before_remove]
         self._registry.delete_vehicle(vehicle.vin)
         self._access.revoke(vehicle.vin)
         self._forget_owned(vehicle.owners)
+        for done in after:
+            done()
 
     def verify_vehicle(self, vin: str, secret: str) -> bool:
         """Broker login check (embedded tier): is `secret` this VIN's current credential?"""
@@ -263,7 +269,3 @@ class RegistryService:
             for owner_id in owner_ids:
                 self._owned.pop(owner_id, None)
 
-
-def _owns(who: Principal, vehicle: Vehicle) -> bool:
-    """An owner's token sees only the owner's vehicles; other tokens are not limited here."""
-    return who.owner_id is None or who.owner_id in vehicle.owners

@@ -156,6 +156,14 @@ class SqlGateways:
         with translated(), self._engine.connect() as conn:
             return frozenset(conn.execute(query).scalars())
 
+    def holding(self, vehicle_id: int) -> list[Gateway]:
+        held = select(gateway_vehicles.c.gateway_id).where(
+            gateway_vehicles.c.vehicle_id == vehicle_id
+        )
+        with translated(), self._engine.connect() as conn:
+            rows = conn.execute(self._query().where(gateways.c.id.in_(held))).all()
+        return [self._gateway(r) for r in rows]
+
     def delete_gateway(self, gateway_id: int) -> None:
         with translated(), self._engine.begin() as conn:
             conn.execute(
