@@ -255,3 +255,39 @@ def test_open_alerts_and_active_codes_survive_a_restart(
     finally:
         again.client.close()
         platform.stop()
+
+
+def test_a_guard_change_in_a_failed_commit_takes_effect_on_the_retry(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retried batch must see the guard as it was before the failed attempt."""
+    rule(
+        env,
+        signal={
+            "path": VOLTS,
+            "op": "<",
+            "threshold": 11.8,
+            "while": {"path": MOVING, "op": "==", "value": False},
+        },
+    )
+    vin = env.alpha.vin
+    env.send(vin, NOW - 50_000, {MOVING: False, VOLTS: 11.5})  # parked and low: open
+    assert [a["state"] for a in alerts(env)] == ["open"]
+    store = env.platform.store.telemetry
+    real = store.commit
+    calls = {"n": 0}
+
+    def flaky(batch: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreUnavailable("simulated outage")
+        real(batch)
+
+    monkeypatch.setattr(store, "commit", flaky)
+    env.seq += 1
+    body = {"v": 1, "sid": "s1", "seq": env.seq, "ts": NOW - 40_000, "signals": {MOVING: True}}
+    message = raw(vin, json.dumps(body).encode())
+    with pytest.raises(StoreUnavailable):
+        env.platform.ingest.handle([message])
+    env.platform.ingest.handle([Inbound(message.topic, message.payload, NOW)])
+    assert [a["state"] for a in alerts(env)] == ["resolved"]  # driving off ended it

@@ -53,6 +53,9 @@ class AlertStage:
         self._by_id: dict[int, Compiled] = {}
         self._trackers: dict[int, dict[Key, Tracker]] = {}
         self._values: dict[int, dict[str, tuple[int, Any]]] = {}
+        # Guard and kept values as they were before the current batch wrote them: restored
+        # if that batch is never committed, so its retry sees the same state.
+        self._undo: dict[tuple[int, str], tuple[int, Any] | None] = {}
         self._seeded: set[int] = set()
         self._work: dict[int, dict[Key, Tracker]] = {}
         self._batch: Batch | None = None
@@ -103,6 +106,8 @@ class AlertStage:
     # --- the stage (ingest thread) -------------------------------------------------------
     def __call__(self, batch: Batch) -> None:
         self._drain()
+        if self._batch is not None:  # the previous batch was not committed: undo its values
+            self._roll_back_values()
         self._batch, self._work, self._changes = batch, {}, []
         if not self._sets:
             return
@@ -125,6 +130,15 @@ class AlertStage:
                 self._dtc(update, rules.dtc, batch.now_ms)
         if self._changes:
             batch.out.extra.append(AlertChanges(self._changes))
+
+    def _roll_back_values(self) -> None:
+        for (vid, path), old in self._undo.items():
+            values = self._values.setdefault(vid, {})
+            if old is None:
+                values.pop(path, None)
+            else:
+                values[path] = old
+        self._undo = {}
 
     def _seed(self, batch: Batch) -> None:
         """Fill in `while` guard values of vehicles first seen since start, from the twin."""
@@ -183,6 +197,7 @@ class AlertStage:
             elif entry.keep:
                 if kept is None:
                     kept = self._values.setdefault(vid, {})
+                self._undo.setdefault((vid, path), kept.get(path))
                 kept[path] = (ts, value)
             if path in tracked:
                 for c in entry.rules:
@@ -242,6 +257,7 @@ class AlertStage:
         old = values.get(path)
         if old is not None and ts < old[0]:
             return  # a late sample does not move the guard back
+        self._undo.setdefault((vid, path), old)
         values[path] = (ts, value)
         if old is not None and old[1] == value:
             return
@@ -388,7 +404,7 @@ class AlertStage:
                 self._trackers[vid] = trackers
             else:
                 self._trackers.pop(vid, None)
-        self._batch, self._work = None, {}
+        self._batch, self._work, self._undo = None, {}, {}
         published = [
             Change("alert", r.vin, r.brand, alert_change(r))
             for r in self._changes
