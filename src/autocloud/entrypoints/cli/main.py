@@ -84,6 +84,9 @@ def serve(
     )
     for noisy in ("amqtt", "transitions", "alembic"):  # their INFO is per connection
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    from autocloud.entrypoints.api import logs
+
+    logs.install()
     platform = build(settings)
     new_token = platform.ensure_admin_token()
     platform.start()
