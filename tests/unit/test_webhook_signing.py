@@ -99,6 +99,10 @@ def test_good_urls_pass() -> None:
         ("fe80::1%eth0", True),
         ("fd00::1", True),
         ("::ffff:127.0.0.1", True),  # IPv4-mapped loopback
+        ("64:ff9b::a9fe:a9fe", True),  # NAT64 of 169.254.169.254
+        ("64:ff9b::5db8:d70e", False),  # NAT64 of a public address
+        ("2002:0a00:0001::1", True),  # 6to4 of 10.0.0.1
+        ("2002:5db8:d70e::1", False),  # 6to4 of a public address
         ("93.184.215.14", False),
         ("2606:4700::6810:85e5", False),
     ],
