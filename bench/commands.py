@@ -110,7 +110,7 @@ def provision(http: httpx.Client, count: int) -> list[tuple[SimVehicle, str]]:
 class Vehicles(threading.Thread):
     """Every vehicle's MQTT session, pumped on this thread; commands answered on arrival."""
 
-    def __init__(self, cars: list[tuple[SimVehicle, str]], port: int, nodelay: bool) -> None:
+    def __init__(self, cars: list[tuple[SimVehicle, str]], port: int, nagle: bool) -> None:
         super().__init__(name="vehicles", daemon=True)
         self.pool = Pool()
         self.cars = {car.vin: car for car, _ in cars}
@@ -120,14 +120,14 @@ class Vehicles(threading.Thread):
         ]
         self.stop = threading.Event()
         self.answered = 0
-        self.nodelay = nodelay
+        self.nagle = nagle
 
     def connect(self) -> None:
         for conn in self.conns:
             self.pool.open(conn)
             sock = conn.client.socket()
-            if self.nodelay and isinstance(sock, socket.socket):
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.nagle and isinstance(sock, socket.socket):  # undo sim/transport's NODELAY
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
         if not self.pool.until(lambda: all(c.connected for c in self.conns), 120):
             raise RuntimeError("not every vehicle could connect")
         for conn in self.conns:
@@ -218,9 +218,9 @@ def main() -> None:
         "--ingest-wait-ms", type=int, default=20, help="the platform's ingest_wait_ms (default 20)"
     )
     parser.add_argument(
-        "--nodelay",
+        "--nagle",
         action="store_true",
-        help="TCP_NODELAY on the vehicles' sockets (no Nagle wait behind their PUBACK)",
+        help="turn the vehicles' TCP_NODELAY (sim/transport sets it) off again, to compare",
     )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
@@ -231,13 +231,14 @@ def main() -> None:
         "machine": machine(),
         "vehicles": args.vehicles,
         "ingest_wait_ms": args.ingest_wait_ms,
-        "vehicle_tcp_nodelay": args.nodelay,
+        "vehicle_tcp_nodelay": not args.nagle,
+        "loadavg_before": os.getloadavg(),
         "runs": [],
     }
     try:
         t0 = time.monotonic()
         cars = provision(http, args.vehicles)
-        vehicles = Vehicles(cars, mqtt_port, args.nodelay)
+        vehicles = Vehicles(cars, mqtt_port, args.nagle)
         vehicles.connect()
         vehicles.start()
         wait_online(http, args.vehicles)
@@ -251,6 +252,7 @@ def main() -> None:
             ok = [r for r in rows if r["state"] == "succeeded"]
             run = {
                 "concurrency": concurrency,
+                "loadavg_1m": round(os.getloadavg()[0], 2),
                 "commands": len(rows),
                 "succeeded": len(ok),
                 "per_s": round(len(rows) / wall, 1),

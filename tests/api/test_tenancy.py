@@ -167,6 +167,10 @@ BODIES: dict[tuple[str, str], Callable[[Refs], Any]] = {
     ("POST", "/v1/gateways/{gateway_id}/revoke"): lambda r: {"vins": [r.vin]},
     ("POST", "/v1/vehicles/{vin}/commands"): lambda r: {"name": "lock"},
     ("POST", "/v1/vehicles/{vin}/keys"): lambda r: {"public_key": APP_KEY, "label": "walker"},
+    ("POST", "/v1/vehicles/{vin}/commands/signed"): lambda r: {
+        **{"v": 1, "id": "walker-0001", "vin": r.vin, "name": "lock", "params": {}},
+        **{"issued": NOW, "expires": NOW + 60_000, "counter": 1, "kid": "0" * 16, "sig": "AA"},
+    },
     ("POST", "/v1/vehicles/{vin}/diagnostics"): lambda r: {"ecus": ["ECM"], "reads": ["vin"]},
     ("POST", "/v1/webhooks"): lambda r: {
         "url": "https://hooks.example/autocloud",

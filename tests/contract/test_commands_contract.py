@@ -11,6 +11,7 @@ from autocloud.domain.commands import State
 from autocloud.domain.errors import Conflict
 from autocloud.domain.protocol import CommandResult, CommandStatus
 from autocloud.domain.records import Reply, Vehicle, WriteBatch
+from autocloud.ports.commands import Sending
 from tests.contract.helpers import T0, add_vehicle, count
 
 
@@ -102,13 +103,9 @@ def test_waiting_due_and_lists(brands: SqlStore, car: Vehicle) -> None:
     ] == [c.id, b.id, a.id]
     page = store.find("vw", vehicle_id=None, state=None, vins=None, before=None, limit=1)
     assert [x.id for x in page] == [b.id]
-    rest = store.find(
-        "vw", vehicle_id=None, state=None, vins=None, before=page[-1].row, limit=5
-    )
+    rest = store.find("vw", vehicle_id=None, state=None, vins=None, before=page[-1].row, limit=5)
     assert [x.id for x in rest] == [a.id]
-    sent = store.find(
-        None, vehicle_id=car.id, state=State.SENT, vins=None, before=None, limit=5
-    )
+    sent = store.find(None, vehicle_id=car.id, state=State.SENT, vins=None, before=None, limit=5)
     assert [x.id for x in sent] == [b.id]
 
 
@@ -195,3 +192,99 @@ def test_bad_results_are_audited_never_raised(brands: SqlStore, car: Vehicle) ->
     log = store.audit_log(None, vin=None, command_id=None, since=0, until=2**62, after=0, limit=99)
     assert [e.action for e in log][-3:] == ["unknown_result", "ignored_result", "unknown_result"]
     assert count(brands, command_audit) == before + 3
+
+
+# --- desired state -------------------------------------------------------------------------
+
+LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+LIMIT = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
+
+
+def _desired(brands: SqlStore, car: Vehicle) -> dict[str, tuple[object, str]]:
+    return {d.path: (d.value, d.set_by) for d in brands.telemetry.twin(car).desired}
+
+
+def test_set_desired_many_writes_all_values_at_once(brands: SqlStore, car: Vehicle) -> None:
+    brands.telemetry.set_desired_many(car.id, {LOCK: True, LIMIT: 80}, T0, "command a")
+    brands.telemetry.set_desired_many(car.id, {LIMIT: 90}, T0 + 1, "ops")
+    brands.telemetry.set_desired_many(car.id, {}, T0 + 2, "nobody")  # nothing to write
+    assert _desired(brands, car) == {LOCK: (True, "command a"), LIMIT: (90, "ops")}
+
+
+@pytest.mark.parametrize(
+    "status", [CommandStatus.FAILED, CommandStatus.REJECTED, CommandStatus.SUCCEEDED]
+)
+def test_a_result_that_undoes_a_command_clears_its_desired_values(
+    brands: SqlStore, car: Vehicle, status: CommandStatus
+) -> None:
+    store = brands.commands
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    later = store.add(new(car, 2), note(new(car, 2), "queued"))
+    store.move(c.id, State.SENT, T0, note(c, "sent"), counter=1, kid="k", sig="s")
+    brands.telemetry.set_desired_many(car.id, {LOCK: True, LIMIT: 80}, T0, f"command {c.id}")
+    # A later command set the limit since: its value is not c's to take back.
+    brands.telemetry.set_desired_many(car.id, {LIMIT: 70}, T0 + 1, f"command {later.id}")
+    brands.telemetry.commit(WriteBatch(replies=[result(c, status, 1, reason="x")]))
+    left = _desired(brands, car)
+    if status is CommandStatus.SUCCEEDED:  # kept: pending until the car reports it
+        assert left == {LOCK: (True, f"command {c.id}"), LIMIT: (70, f"command {later.id}")}
+    else:
+        assert left == {LIMIT: (70, f"command {later.id}")}
+
+
+def test_expiry_clears_desired_values(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    brands.telemetry.set_desired_many(car.id, {LIMIT: 60}, T0, "ops")
+    c = store.add(new(car, 1), note(new(car, 1), "queued"), desired={LOCK: True})
+    assert _desired(brands, car) == {LIMIT: (60, "ops"), LOCK: (True, f"command {c.id}")}
+    assert store.move(c.id, State.EXPIRED, T0 + 5, note(c, "expired"), reason="late") is not None
+    assert _desired(brands, car) == {LIMIT: (60, "ops")}
+
+
+def test_add_stores_desired_state_and_marks_sent_in_one_transaction(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    store = brands.commands
+    signed: list[int] = []
+
+    def sign(counter: int) -> str:
+        signed.append(counter)
+        return f"sig{counter}"
+
+    first = new(car, 1, idempotency_key="k")
+    sending = Sending(T0 + 1, note(first, "sent"), "kid1", sign)
+    got = store.add(first, note(first, "queued"), sending, {LOCK: True, LIMIT: 80})
+    assert (got.state, got.counter, got.kid, got.sig, got.sent_ms) == (
+        State.SENT,
+        1,
+        "kid1",
+        "sig1",
+        T0 + 1,
+    )
+    assert store.get(first.id) == got
+    assert _desired(brands, car) == {
+        LOCK: (True, f"command {first.id}"),
+        LIMIT: (80, f"command {first.id}"),
+    }
+    log = store.audit_log(
+        None, vin=None, command_id=first.id, since=0, until=2**62, after=0, limit=9
+    )
+    assert [(e.action, e.detail) for e in log] == [
+        ("queued", "queued"),
+        ("sent", "sent, counter 1"),
+    ]
+    # A reused idempotency key: nothing of the second command stays (no desired value).
+    again = new(car, 2, idempotency_key="k")
+    with pytest.raises(Conflict):
+        store.add(
+            again,
+            note(again, "queued"),
+            Sending(T0, note(again, "sent"), "kid1", sign),
+            {LIMIT: 55},
+        )
+    assert _desired(brands, car)[LIMIT] == (80, f"command {first.id}")
+    # An app-signed command keeps its own counter and signature.
+    app = new(car, 3, counter=7, kid="appkey", sig="appsig")
+    kept = store.add(app, note(app, "queued"), Sending(T0 + 2, note(app, "sent")))
+    assert (kept.state, kept.counter, kept.kid, kept.sig) == (State.SENT, 7, "appkey", "appsig")
+    assert signed == [1]  # the refused one was never signed

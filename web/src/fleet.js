@@ -1,6 +1,7 @@
-// The live fleet as the map and the lists see it: one record per vehicle, loaded from the
-// fleet overview (/v1/fleet) and kept current from the stream (twin position, speed, SoC,
-// charging; presence; and, when those features exist, DTC and alert changes).
+// The live fleet as the map and the lists see it: one record per vehicle, loaded in one
+// compact snapshot (/v1/fleet/positions) and kept current from the stream's `positions`
+// events (once a second, every vehicle that moved or changed state), `presence`, and, when
+// those features exist, DTC and alert changes.
 import { all, api, hasRoute } from "./api.js";
 import { session } from "./session.js";
 import { subscribe } from "./stream.js";
@@ -13,7 +14,10 @@ export const SIG = {
   fuel: "Vehicle.Powertrain.FuelSystem.RelativeLevel",
   charging: "Vehicle.Powertrain.TractionBattery.Charging.IsCharging",
 };
-
+/** The columns of a snapshot and of a positions event that update a vehicle's record. */
+const NUMBERS = ["lat", "lon", "heading", "speed", "soc", "fuel"];
+const FLAGS = ["online", "charging"];
+const RELOAD_FOR_NEW_MS = 30_000; // a vehicle registered since the load: reload at most this often
 /** The states a vehicle is coloured by, most urgent first (a vehicle shows the first that holds). */
 export const STATES = [
   { id: "critical", label: "Critical DTC", color: "#b3261e" },
@@ -37,9 +41,14 @@ export class FleetStore {
   constructor() {
     this.vehicles = new Map(); // vin -> record
     this.version = 0; // bumps on every change, so views redraw only when needed
+    this.loaded = false;
     this.listeners = new Set();
     this.loadListeners = new Set();
     this.unsubscribe = [];
+    this.pending = null; // positions events that arrive while a load runs, applied after it
+    this.generation = 0; // of loads: a newer one (the brand filter changed) replaces an older
+    this.lastReload = 0;
+    this.stats = { batches: 0, rows: 0, applyMs: 0, maxApplyMs: 0 };
   }
 
   /** Called after a (re)load of the whole fleet, not for every live change. */
@@ -58,68 +67,72 @@ export class FleetStore {
     for (const fn of this.listeners) fn(this);
   }
 
-  /** Load every vehicle the token sees (within the brand filter), then follow the stream. */
+  /** Load every vehicle the token sees (within the brand filter) in one snapshot. Live
+   * positions that arrive meanwhile are kept and applied after it, so none is lost. */
   async load() {
     const brand = session.brand || undefined;
-    const [entries, charging] = await Promise.all([
-      all("/v1/fleet", { brand }),
-      all("/v1/fleet", { brand, where: `${SIG.charging}=true` }).catch(() => []),
-    ]);
-    const chargingVins = new Set(charging.map((e) => e.vin));
-    this.vehicles.clear();
-    for (const e of entries) {
-      const s = e.signals || {};
-      this.vehicles.set(e.vin, {
-        vin: e.vin,
-        brand: e.brand,
-        model: e.model,
-        online: e.online,
-        lat: s[SIG.lat],
-        lon: s[SIG.lon],
-        speed: s[SIG.speed],
-        soc: s[SIG.soc],
-        fuel: s[SIG.fuel],
-        charging: chargingVins.has(e.vin),
-        critical: false,
-        alerts: 0,
-        openAlerts: new Set(),
-        updated: null,
-      });
+    const generation = ++this.generation;
+    this.pending = this.pending || [];
+    this.lastReload = Date.now();
+    try {
+      const features = this.loadFeatures(brand);
+      const snap = await api("/v1/fleet/positions", { params: { brand } });
+      const found = await features;
+      if (generation !== this.generation) return;
+      performance.mark("ac:fleet-fetched");
+      this.vehicles.clear();
+      for (let i = 0; i < snap.n; i += 1) {
+        const v = {
+          vin: snap.vin[i], brand: snap.brand[i], model: snap.model[i],
+          lat: null, lon: null, heading: null, speed: null, soc: null, fuel: null,
+          online: false, charging: false,
+          critical: false, alerts: 0, openAlerts: new Set(), updated: null,
+        };
+        for (const key of NUMBERS) v[key] = snap[key][i];
+        for (const key of FLAGS) v[key] = Boolean(snap[key][i]);
+        this.vehicles.set(v.vin, v);
+      }
+      this.applyFeatures(found);
+    } finally {
+      if (generation === this.generation) {
+        const queued = this.pending;
+        this.pending = null;
+        for (const d of queued) this.applyPositions(d, false);
+      }
     }
-    await this.loadFeatures(brand);
+    if (generation !== this.generation) return;
+    this.loaded = true;
+    performance.mark("ac:fleet-loaded");
     this.changed();
     for (const fn of this.loadListeners) fn(this);
   }
 
-  /** DTC health and open alerts, when the platform has those features. */
+  /** DTC health and open alerts, when the platform has those features (fetched alongside
+   * the snapshot; applied to it). */
   async loadFeatures(brand) {
-    if (await hasRoute("/v1/fleet/health")) {
-      try {
-        const health = await api("/v1/fleet/health", { params: { brand } });
-        for (const c of health.critical) {
-          const v = this.vehicles.get(c.vin);
-          if (v) v.critical = true;
-        }
-      } catch (err) {
-        console.warn("fleet health not loaded", err);
-      }
+    const [critical, alerts] = await Promise.all([
+      hasRoute("/v1/fleet/health").then((has) => has ? api("/v1/fleet/health", { params: { brand } }) : null)
+        .then((health) => (health ? health.critical.map((c) => c.vin) : []))
+        .catch((err) => { console.warn("fleet health not loaded", err); return []; }),
+      hasRoute("/v1/alerts").then((has) => (has ? all("/v1/alerts", { brand, state: "open" }) : []))
+        .catch((err) => { console.warn("alerts not loaded", err); return []; }),
+    ]);
+    return { critical, alerts };
+  }
+
+  applyFeatures({ critical, alerts }) {
+    for (const vin of critical) {
+      const v = this.vehicles.get(vin);
+      if (v) v.critical = true;
     }
-    if (await hasRoute("/v1/alerts")) {
-      try {
-        for (const alert of await all("/v1/alerts", { brand, state: "open" })) {
-          this.vehicles.get(alert.vin)?.openAlerts.add(alert.id);
-        }
-        for (const v of this.vehicles.values()) v.alerts = v.openAlerts.size;
-      } catch (err) {
-        console.warn("alerts not loaded", err);
-      }
-    }
+    for (const alert of alerts) this.vehicles.get(alert.vin)?.openAlerts.add(alert.id);
+    for (const v of this.vehicles.values()) v.alerts = v.openAlerts.size;
   }
 
   follow() {
     this.stop();
     this.unsubscribe = [
-      subscribe("twin", (d) => this.applyTwin(d)),
+      subscribe("positions", (d) => this.applyPositions(d)),
       subscribe("presence", (d) => this.update(d.vin, { online: Boolean(d.online) })),
       subscribe("dtc", (d) => this.refreshHealth(d.vin)),
       subscribe("alert", (d) => this.applyAlert(d)),
@@ -131,16 +144,43 @@ export class FleetStore {
     this.unsubscribe = [];
   }
 
-  applyTwin(d) {
-    const v = this.vehicles.get(d.vin);
-    if (!v) return;
-    const s = d.signals || {};
-    for (const [key, path] of Object.entries(SIG)) {
-      if (path in s) v[key] = s[path].value;
+  /**
+   * One `positions` event: columns (vin, lat, lon, heading, speed, soc, fuel, online,
+   * charging) of every vehicle that changed; null means "no news" for that field.
+   */
+  applyPositions(d, notify = true) {
+    if (this.pending) {
+      this.pending.push(d);
+      return;
     }
-    v.online = true; // a vehicle that sends telemetry is connected
-    v.updated = Date.now();
-    this.changed();
+    const started = performance.now();
+    const now = Date.now();
+    let unknown = 0;
+    for (let i = 0; i < d.n; i += 1) {
+      const v = this.vehicles.get(d.vin[i]);
+      if (!v) {
+        unknown += 1;
+        continue;
+      }
+      for (const key of NUMBERS) {
+        const value = d[key][i];
+        if (value !== null) v[key] = value;
+      }
+      for (const key of FLAGS) {
+        const value = d[key][i];
+        if (value !== null) v[key] = Boolean(value);
+      }
+      v.updated = now;
+    }
+    const took = performance.now() - started;
+    const s = this.stats;
+    s.batches += 1;
+    s.rows += d.n;
+    s.applyMs += took;
+    s.maxApplyMs = Math.max(s.maxApplyMs, took);
+    // A vehicle registered after the load: fetch the fleet again (not more than twice a minute).
+    if (unknown && now - this.lastReload > RELOAD_FOR_NEW_MS) this.load().catch(() => {});
+    if (notify) this.changed();
   }
 
   /** An alert opened, was acknowledged or resolved: "alert open" means not yet acknowledged. */

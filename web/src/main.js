@@ -9,7 +9,7 @@ import "./app.css";
 import { api, onAuthFailure } from "./api.js";
 import { fleet } from "./fleet.js";
 import { session } from "./session.js";
-import { connect, disconnect, onStreamState } from "./stream.js";
+import { connect, counters, disconnect, onStreamState } from "./stream.js";
 import { fill, h } from "./ui.js";
 import { alertsView } from "./views/alerts.js";
 import { deadLettersView } from "./views/deadletters.js";
@@ -33,7 +33,7 @@ let unmount = () => {};
 let signedIn = false;
 
 // For tests and the benchmark: the live objects of the page (read-only use).
-const debug = { fleet, session, map: null, layer: null, trackMap: null, ready: false };
+const debug = { fleet, session, counters, map: null, layer: null, mapReady: false, trackMap: null, ready: false };
 window.autocloud = debug;
 const expose = (parts) => Object.assign(debug, parts);
 
@@ -76,8 +76,11 @@ async function start(token, brands) {
   signedIn = true;
   fleet.follow();
   connect();
-  await reloadFleet();
+  // The page (and its map) is built while the fleet loads: the map's setup and the
+  // snapshot's download overlap, and the vehicles appear as soon as both are in.
+  const loading = reloadFleet();
   route();
+  await loading;
 }
 
 async function reloadFleet() {
@@ -108,8 +111,10 @@ function signOut(message) {
   unmount();
   unmount = () => {};
   disconnect();
+  live = "never";
   fleet.stop();
   fleet.vehicles.clear();
+  fleet.loaded = false;
   session.clear();
   topbar.hidden = true;
   showBanner("");
@@ -120,15 +125,20 @@ onAuthFailure(() => signOut("Your token is no longer accepted (expired, revoked 
 document.getElementById("sign-out").addEventListener("click", () => signOut());
 window.addEventListener("hashchange", route);
 
-let wasLive = false;
+// The stream was live, then lost: when it is back, reload the fleet to catch up on what was
+// missed (not on the first connection: the sign-in loads the fleet itself).
+let live = "never";
 onStreamState((state) => {
   const el = document.getElementById("live-state");
   const words = { live: "● live", connecting: "connecting…", reconnecting: "reconnecting…", closed: "not live" };
   el.textContent = words[state] || state;
   el.className = `live ${state}`;
-  if (state === "live" && wasLive === "lost") reloadFleet(); // catch up on what was missed
-  if (state === "reconnecting" || state === "closed") wasLive = "lost";
-  else if (state === "live") wasLive = true;
+  if (state === "live") {
+    if (live === "lost" && signedIn) reloadFleet();
+    live = "yes";
+  } else if ((state === "reconnecting" || state === "closed") && live === "yes") {
+    live = "lost";
+  }
 });
 
 if (session.token) {

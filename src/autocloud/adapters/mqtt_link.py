@@ -7,7 +7,9 @@ and a shared subscription, so several consumer processes can split the load; amq
 MQTT 3.1.1 only.
 """
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +35,14 @@ def subscriptions(shared: bool, topics: Iterable[Topic] = tuple(Topic)) -> list[
     if shared:
         filters = [f"$share/{SHARE_GROUP}/{f}" for f in filters]
     return [(f, 1) for f in filters]
+
+
+def _no_delay(_c: mqtt.Client, _u: object, sock: object) -> None:
+    """TCP_NODELAY on every (re)connect: a command published right after a PUBACK must not
+    wait for the broker's delayed ACK (Nagle; about 40 ms on Linux)."""
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # not a TCP socket: nothing to do
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class MqttLink:
@@ -71,6 +81,7 @@ class MqttLink:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_socket_open = _no_delay
         self._sink: Callable[[Inbound], None] | None = None
         self._connected = threading.Event()
         self._refused: str | None = None

@@ -12,7 +12,7 @@ it is listed here with its owner filtering in place).
 """
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from autocloud.domain.errors import Forbidden, NotFound
@@ -55,15 +55,10 @@ class Principal:
             return None
         return self.vins or frozenset()
 
-    def sees_vehicle(self, brand: str | None, vin: str) -> bool:
-        """Whether vehicle `vin` of `brand` is inside this principal's scope."""
-        allowed = self.vin_filter
-        return self.sees(brand) and (allowed is None or vin in allowed)
-
-    def only_visible(self, vins: Iterable[str]) -> list[str]:
-        """The VINs of `vins` this principal may see (all of them, for a non-owner)."""
-        allowed = self.vin_filter
-        return list(vins) if allowed is None else [v for v in vins if v in allowed]
+    def sees_vehicle(self, brand: str | None, owners: Collection[int]) -> bool:
+        """Whether a vehicle of `brand` attached to `owners` is inside this principal's
+        scope (an owner's token: only vehicles attached to that owner)."""
+        return self.sees(brand) and (self.owner_id is None or self.owner_id in owners)
 
     def check_route(self, method: str, path: str) -> None:
         """Raise Forbidden when an owner's token calls a route not open to owners."""
@@ -122,6 +117,7 @@ OWNER_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/vehicles/{vin}/keys"),
         ("GET", "/v1/fleet"),
         ("GET", "/v1/fleet/health"),
+        ("GET", "/v1/fleet/positions"),
         ("GET", "/v1/stream"),
         ("GET", "/v1/commands"),
         ("GET", "/v1/commands/catalog"),

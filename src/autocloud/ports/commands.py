@@ -6,16 +6,38 @@ allows, so the API, the expiry timer and ingest (vehicle results) can race witho
 breaking the lifecycle.
 """
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.commands import State
+from autocloud.domain.records import Value
+
+
+@dataclass(frozen=True, slots=True)
+class Sending:
+    """How a store marks a command sent: sign it with the next counter of (vehicle, `kid`)
+    (`sign(counter) -> sig`), or, with `sign` None, keep the signature an app gave it. The
+    audit entry's detail gets the counter appended when the store signs."""
+
+    now_ms: int
+    audit: AuditEntry
+    kid: str | None = None
+    sign: Callable[[int], str] | None = None
 
 
 class CommandStore(Protocol):
-    def add(self, command: Command, audit: AuditEntry) -> Command:
-        """Store a new command (and its audit entry); Conflict on a reused idempotency key."""
+    def add(
+        self,
+        command: Command,
+        audit: AuditEntry,
+        sending: Sending | None = None,
+        desired: Mapping[str, Value] | None = None,
+    ) -> Command:
+        """Store a new command, its audit entry and the desired state it implies in the
+        twin (`set_by` "command <id>"); with `sending`, also mark it sent: all in one
+        transaction (one commit before the publish). Conflict on a reused idempotency key."""
         ...
 
     def get(self, command_id: str) -> Command | None: ...
@@ -43,18 +65,9 @@ class CommandStore(Protocol):
         """Reserve and return the next signing counter of (vehicle, key), starting at 1."""
         ...
 
-    def mark_sent(
-        self,
-        command_id: str,
-        vehicle_id: int,
-        kid: str,
-        now_ms: int,
-        sign: Callable[[int], str],
-        audit: AuditEntry,
-    ) -> Command | None:
-        """In one transaction: take the next counter of (vehicle, kid), sign with it
-        (`sign(counter) -> sig`) and move the queued command to sent. None when it was no
-        longer queued. The audit entry's detail gets the counter appended."""
+    def mark_sent(self, command_id: str, sending: Sending) -> Command | None:
+        """In one transaction: sign as `sending` says (the next counter of the vehicle and
+        key) and move the queued command to sent. None when it was no longer queued."""
         ...
 
     def move(
@@ -63,11 +76,6 @@ class CommandStore(Protocol):
         """Move the command to `target` if the lifecycle allows it from its current state;
         write `fields` (counter, kid, sig, reason, result) with it. None when refused. A
         move to failed, rejected or expired clears the desired values the command set."""
-        ...
-
-    def clear_desired(self, command_id: str) -> int:
-        """Delete the twin's desired values this command set and nobody has set since
-        (`move` does this itself when a command fails, is rejected or expires)."""
         ...
 
     def due(self, now_ms: int, limit: int) -> list[Command]:

@@ -1,10 +1,11 @@
 """Getting commands to vehicles and their changes to everyone watching.
 
-What: `Delivery` signs a queued command (the next counter of (vehicle, platform key)),
-marks it sent and publishes it on `vehicles/{vin}/commands`; resends a command still `sent`
-when its vehicle comes back (the vehicle answers a resend with its stored result, so nothing
-runs twice); expires commands past their expiry; and tells the live stream (`Change("command",
-...)`) and any waiting API call of every change.
+What: `Delivery` signs a queued command (the next counter of (vehicle, platform key); an
+owner's app signed its own commands already), marks it sent and publishes it on
+`vehicles/{vin}/commands`; resends a command still `sent` when its vehicle comes back (the
+vehicle answers a resend with its stored result, so nothing runs twice); expires commands
+past their expiry; and tells the live stream (`Change("command", ...)`) and any waiting API
+call of every change.
 
 Why a thread of its own: vehicle results and presence arrive on the ingest thread, which must
 not wait on the database or the broker; `after_commit` only queues work here. Sending is
@@ -15,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from autocloud.domain.clock import Clock
@@ -25,7 +26,8 @@ from autocloud.domain.commands import TERMINAL, State
 from autocloud.domain.errors import AutocloudError
 from autocloud.domain.protocol import CloudTopic, CommandResult
 from autocloud.domain.protocol import State as Presence
-from autocloud.ports.commands import CommandStore
+from autocloud.domain.records import Value
+from autocloud.ports.commands import CommandStore, Sending
 from autocloud.services.fanout import Change, Hub
 from autocloud.services.ingest.stages import Batch
 
@@ -115,6 +117,9 @@ class Delivery:
             elif isinstance(message, Presence) and message.online:
                 self._work.put(("online", (item.vehicle.id, item.vin)))
         if results:
+            # Wake long polls now (they re-read the store); the stream's news of the change
+            # needs a read of the commands, so it is left to the delivery thread.
+            self._wake()
             self._work.put(("results", results))
 
     def _loop(self) -> None:
@@ -161,18 +166,43 @@ class Delivery:
             if now >= current.expires_ms:
                 return self._expire(current, now) or current
             if current.state is State.QUEUED:
-                moved = self._sign_and_mark(current, now)
+                sending = self._sending(current, now)
+                moved = self._store.mark_sent(current.id, sending)
                 if moved is None:
                     return self._store.get(command.id) or current
                 current = moved
                 self.changed([current])
-            try:
-                self._send(current.vin, CloudTopic.COMMANDS.value, encode(signed_of(current)))
-            except AutocloudError as exc:  # no broker link: it is resent when the car returns
-                log.warning("could not publish command %s to %s: %s", current.id, current.vin, exc)
+            self._publish(current)
             return current
 
-    def _sign_and_mark(self, command: Command, now: int) -> Command | None:
+    def send_new(
+        self, command: Command, audit: AuditEntry, desired: Mapping[str, Value] | None = None
+    ) -> Command:
+        """Store a new command for an online vehicle (with its desired state), signed and
+        marked sent in the same transaction (one commit before the publish); publish it."""
+        with self._lock(command.vehicle_id):
+            now = self._clock.now_ms()
+            stored = self._store.add(command, audit, self._sending(command, now), desired)
+            if stored.state is not State.SENT:  # not marked sent: nothing to publish
+                self.changed([stored])
+                return stored
+            self.changed([command, stored])  # queued, then sent
+            self._publish(stored)
+            return stored
+
+    def _publish(self, command: Command) -> None:
+        try:
+            self._send(command.vin, CloudTopic.COMMANDS.value, encode(signed_of(command)))
+        except AutocloudError as exc:  # no broker link: it is resent when the car returns
+            log.warning("could not publish command %s to %s: %s", command.id, command.vin, exc)
+
+    def _sending(self, command: Command, now: int) -> Sending:
+        """Sign with the next counter and mark sent; an app-signed command (it has its
+        signature already) is marked sent with the app's signature and counter unchanged."""
+        if command.sig is not None:
+            detail = f"signed by app key {command.kid}, counter {command.counter}"
+            return Sending(now, _audit(command, now, "platform", State.SENT.value, detail))
+
         def sign(counter: int) -> str:
             return self._signer.sign(
                 id=command.id,
@@ -184,10 +214,9 @@ class Delivery:
                 counter=counter,
             ).sig
 
-        audit = _audit(command, now, "platform", State.SENT.value, f"signed by {self._signer.kid}")
-        return self._store.mark_sent(
-            command.id, command.vehicle_id, self._signer.kid, now, sign, audit
-        )
+        detail = f"signed by {self._signer.kid}"
+        audit = _audit(command, now, "platform", State.SENT.value, detail)
+        return Sending(now, audit, self._signer.kid, sign)
 
     # --- expiry ----------------------------------------------------------------------------
     def expire_due(self) -> int:
@@ -218,9 +247,12 @@ class Delivery:
         changes = [Change("command", c.vin, c.brand, command_view(c)) for c in commands]
         if changes:
             self._hub.publish(changes)
-            with self._changed:
-                self._version += 1
-                self._changed.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        with self._changed:
+            self._version += 1
+            self._changed.notify_all()
 
     def wait(self, until: Callable[[], bool], timeout_s: float) -> bool:
         """Block until `until()` holds (checked after each change) or `timeout_s` passes.

@@ -7,22 +7,28 @@ the rate limits per vehicle and per caller, and the safety interlocks against th
 it stores the command `queued`, writes the desired state into the twin, and sends it at once
 if the vehicle is online — otherwise it waits until the vehicle comes back (see
 `command_delivery.Delivery`) or expires. Every step is in the audit log.
+
+`submit_signed` takes a command an owner's app signed itself with a key enrolled for the
+vehicle: the platform checks the signature against that key and applies the same gate
+(`command_gate`), then forwards the app's signature and counter unchanged; the vehicle
+verifies it against the same key.
 """
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.clock import Clock
 from autocloud.domain.command_records import (
-    UNDONE,
     AuditEntry,
     Command,
     VehicleKey,
-    desired_by,
 )
-from autocloud.domain.command_signing import Signer, key_id, parse_public_key
+from autocloud.domain.command_signing import (
+    SignedCommand,
+    Signer,
+    authenticate,
+)
 from autocloud.domain.commands import (
     COMMANDS,
     MAX_EXPIRY_S,
@@ -32,32 +38,17 @@ from autocloud.domain.commands import (
     State,
     spec_of,
 )
-from autocloud.domain.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    NotFound,
-    RateLimited,
-    Refused,
-)
-from autocloud.domain.ratelimit import TokenBuckets
+from autocloud.domain.errors import Conflict, InvalidInput, NotFound
 from autocloud.domain.records import Page, Vehicle
 from autocloud.ports.commands import CommandStore
 from autocloud.ports.stores import TelemetryReader
 from autocloud.services.command_delivery import Delivery
+from autocloud.services.command_gate import Gate, Limits, authorise, check_signed
+from autocloud.services.command_keys import app_key, enrol
 from autocloud.services.registry import RegistryService, cursor_of, parse_cursor
 
 MAX_WAIT_S = 60.0
 PLATFORM_KEY_LABEL = "platform"
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Settings the service applies (from `Settings.command_*`)."""
-
-    min_soc_pct: float = 20.0
-    per_vehicle_per_min: int = 30
-    per_caller_per_min: int = 600
 
 
 class CommandService:
@@ -77,10 +68,7 @@ class CommandService:
         self.delivery = delivery
         self._signer = signer
         self._clock = clock
-        self._limits = {"command_min_soc_pct": limits.min_soc_pct}
-        rate_v, rate_c = limits.per_vehicle_per_min, limits.per_caller_per_min
-        self._per_vehicle = TokenBuckets(rate_v, rate_v)
-        self._per_caller = TokenBuckets(rate_c, rate_c)
+        self._gate = Gate(store, twins, limits)
 
     @staticmethod
     def catalog() -> tuple[CommandSpec, ...]:
@@ -100,7 +88,7 @@ class CommandService:
         """Send command `name` to `vin`; (the command, whether it is new)."""
         spec = spec_of(name)
         vehicle = self._registry.vehicle(who, vin)
-        _authorise(who, spec, vehicle)
+        authorise(who, spec)
         checked = spec.validate(params)
         if idempotency_key is not None:
             if not 0 < len(idempotency_key) <= 200:
@@ -112,24 +100,7 @@ class CommandService:
         if not MIN_EXPIRY_S <= lifetime <= MAX_EXPIRY_S:
             raise InvalidInput(f"expires_in_s must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}")
         now = self._clock.now_ms()
-        self._rate_limit(who, vehicle, now)
-        twin = self._twins.twin(vehicle)
-        refusal = spec.refusal({s.path: s.value for s in twin.reported}, self._limits)
-        if refusal is not None:
-            reason, message = refusal
-            self._store.audit(
-                AuditEntry(
-                    now,
-                    who.name,
-                    "refused",
-                    f"{reason}: {message}",
-                    vehicle.brand,
-                    vehicle.vin,
-                    None,
-                    name,
-                )
-            )
-            raise Refused(reason, f"{name} {message}")
+        online = self._gate.admit(who, vehicle, spec, checked, now).online
         command = Command(
             id=uuid.uuid4().hex,
             vehicle_id=vehicle.id,
@@ -145,18 +116,8 @@ class CommandService:
             expires_ms=now + lifetime * 1000,
             queued_ms=now,
         )
-        audit = AuditEntry(
-            now,
-            who.name,
-            State.QUEUED.value,
-            f"params {checked}",
-            vehicle.brand,
-            vehicle.vin,
-            command.id,
-            name,
-        )
         try:
-            command = self._store.add(command, audit)
+            return self._enqueue(who, spec, command, online, f"params {checked}"), True
         except Conflict:
             if idempotency_key is None:
                 raise
@@ -164,36 +125,70 @@ class CommandService:
             if first is None:
                 raise
             return _same_request(first, vehicle, name, checked), False
-        self.delivery.changed([command])
-        if twin.online:
-            command = self.delivery.send(command)
-        # After sending (off the vehicle's path): `pending` is worked out when the twin is
-        # read, so a report that arrives before these writes is still compared with them.
-        wanted = spec.desired_state(checked)
-        if wanted:
-            self._twins.set_desired_many(vehicle.id, wanted, now, desired_by(command.id))
-            # A failure, rejection or expiry clears these values in its own transaction; one
-            # that was written before them (a fast rejection) is seen here instead.
-            latest = self._store.get(command.id)
-            if latest is not None and latest.state in UNDONE:
-                self._store.clear_desired(command.id)
-        return command, True
 
-    def _rate_limit(self, who: Principal, vehicle: Vehicle, now: int) -> None:
-        caller = (vehicle.brand if who.brand is None else who.brand, who.name)
-        for buckets, key, what in (
-            (self._per_vehicle, vehicle.id, "this vehicle"),
-            (self._per_caller, caller, "this token"),
-        ):
-            wait = buckets.wait_s(key, now)
-            if wait > 0:
-                raise RateLimited(
-                    f"too many commands for {what} ({buckets.rate_per_min:g} a minute); "
-                    f"retry in {wait:.0f} s",
-                    wait,
-                )
-        self._per_vehicle.take(vehicle.id, now)
-        self._per_caller.take(caller, now)
+    def submit_signed(
+        self, who: Principal, vin: str, signed: SignedCommand
+    ) -> tuple[Command, bool]:
+        """Forward a command an app signed with a key enrolled for the vehicle (an owner's:
+        their own key); (the command, whether it is new). Sending the same signed command
+        again returns the first one; the vehicle verifies the app's signature itself."""
+        spec = spec_of(signed.name)
+        vehicle = self._registry.vehicle(who, vin)
+        authorise(who, spec)
+        now = self._clock.now_ms()
+        checked = check_signed(signed, vehicle, spec.validate(signed.params), now)
+        key = app_key(who, self._store.keys(vehicle.id), signed.kid, self._signer.kid)
+        if authenticate(signed, {key.kid: key.public_key}) is not None:
+            raise InvalidInput(f"the signature does not hold for key {key.kid} over these fields")
+        first = self._store.get(signed.id)
+        if first is not None:
+            if (first.vehicle_id, first.kid, first.sig) != (vehicle.id, signed.kid, signed.sig):
+                raise Conflict("a command with this id exists already; sign each with a new id")
+            return first, False
+        online = self._gate.admit(who, vehicle, spec, checked, now).online
+        command = Command(
+            id=signed.id,
+            vehicle_id=vehicle.id,
+            vin=vehicle.vin,
+            brand=vehicle.brand,
+            name=signed.name,
+            params=checked,
+            state=State.QUEUED,
+            caller=who.name,
+            owner_id=who.owner_id,
+            issued_ms=signed.issued,
+            expires_ms=signed.expires,
+            queued_ms=now,
+            counter=signed.counter,
+            kid=signed.kid,
+            sig=signed.sig,
+        )
+        detail = f"params {checked}, signed by app key {signed.kid}, counter {signed.counter}"
+        return self._enqueue(who, spec, command, online, detail), True
+
+    def _enqueue(
+        self, who: Principal, spec: CommandSpec, command: Command, online: bool, detail: str
+    ) -> Command:
+        """Store a command that passed the gate with the desired state it implies, and send
+        it at once when the vehicle is online."""
+        audit = AuditEntry(
+            command.queued_ms,
+            who.name,
+            State.QUEUED.value,
+            detail,
+            command.brand,
+            command.vin,
+            command.id,
+            command.name,
+        )
+        # The desired state goes in with the command (one commit): a result, even one that
+        # comes at once, finds it there, and a failure, rejection or expiry takes it back.
+        wanted = spec.desired_state(command.params)
+        if online:
+            return self.delivery.send_new(command, audit, wanted)
+        command = self._store.add(command, audit, desired=wanted)
+        self.delivery.changed([command])
+        return command
 
     # --- reading ---------------------------------------------------------------------------
     def get(self, who: Principal, command_id: str) -> Command:
@@ -285,35 +280,8 @@ class CommandService:
     def add_key(self, who: Principal, vin: str, public_key: str, label: str) -> VehicleKey:
         """Enrol an app's public key with a vehicle (an operator, or the vehicle's owner)."""
         vehicle = self._registry.vehicle(who, vin)
-        if who.owner_id is None:
-            who.require(Role.OPERATOR)
-        try:
-            raw = parse_public_key(public_key)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-        label = label.strip()
-        if not 0 < len(label) <= 200:
-            raise InvalidInput("a key needs a label of 1 to 200 characters")
-        kid = key_id(raw)
-        if kid == self._signer.kid:
-            raise Conflict("this is the platform's own key")
         now = self._clock.now_ms()
-        key = VehicleKey(kid, raw, label, now, who.name, who.owner_id)
-        added = self._store.add_key(vehicle.id, key)
-        self._store.audit(
-            AuditEntry(now, who.name, "key_added", f"{kid} ({label})", vehicle.brand, vehicle.vin)
-        )
-        return added
-
-
-def _authorise(who: Principal, spec: CommandSpec, vehicle: Vehicle) -> None:
-    """An owner may send the commands marked for owners (to their vehicles, checked by the
-    registry lookup); anyone else needs the command's role."""
-    if who.owner_id is not None:
-        if not spec.owner_may:
-            raise Forbidden(f"{spec.name} is not a command an owner may send")
-        return
-    who.require(spec.min_role)
+        return enrol(self._store, self._signer.kid, who, vehicle, public_key, label, now)
 
 
 def _same_request(
@@ -324,3 +292,6 @@ def _same_request(
             "this idempotency key was used for a different command; use a new key per command"
         )
     return first
+
+
+__all__ = ["MAX_WAIT_S", "CommandService", "Limits"]

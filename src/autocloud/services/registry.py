@@ -268,4 +268,3 @@ class RegistryService:
         with self._owned_lock:
             for owner_id in owner_ids:
                 self._owned.pop(owner_id, None)
-

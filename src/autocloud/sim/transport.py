@@ -9,6 +9,7 @@ between threads.
 
 import contextlib
 import selectors
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -91,6 +92,15 @@ class Connection:
         return taken
 
 
+def no_delay(sock: object) -> None:
+    """TCP_NODELAY: a vehicle's small MQTT packets go out at once. With Nagle on, an answer
+    sent right after a PUBACK (a command's `accepted`) waits for the broker's delayed ACK,
+    about 40 ms on Linux."""
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):  # not TCP (a Unix socket in a test): nothing to do
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Pool:
     """Drives the sockets of many `Connection`s from the calling thread."""
 
@@ -127,6 +137,7 @@ class Pool:
         conn.client.reconnect()
 
     def _watch(self, conn: Connection, sock: object) -> None:
+        no_delay(sock)
         self._selector.register(sock, selectors.EVENT_READ, conn)  # type: ignore[arg-type]
 
     def _forget(self, sock: object) -> None:

@@ -6,6 +6,8 @@ import { session } from "../session.js";
 import { baseStyle } from "./style.js";
 
 maplibregl.setWorkerUrl(new URL("maplibre-gl-worker.mjs", import.meta.url).href);
+// Start MapLibre's workers while the operator signs in, not when the first map is made.
+maplibregl.prewarm();
 
 let roads = null;
 
@@ -28,8 +30,12 @@ export function loadRoads() {
   return roads;
 }
 
-/** Create a map in `container`; resolves once the style and roads are in. */
-export async function createMap(container, { onRoadsError } = {}) {
+/**
+ * Create a map in `container`; resolves once the style and roads are in. `onStyleLoad(map)`
+ * runs as soon as the style is (layers added there are drawn with the roads' first frame).
+ */
+export async function createMap(container, { onRoadsError, onStyleLoad } = {}) {
+  performance.mark("ac:map-create");
   const map = new maplibregl.Map({
     container,
     style: baseStyle(),
@@ -40,11 +46,16 @@ export async function createMap(container, { onRoadsError } = {}) {
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
+  const roadData = loadRoads(); // fetched while the style loads
+  roadData.catch(() => {}); // handled below, after the load
   await new Promise((resolve) => map.once("load", resolve));
+  performance.mark("ac:map-load");
+  if (onStyleLoad) onStyleLoad(map);
   try {
-    const data = await loadRoads();
+    const data = await roadData;
     map.getSource("roads").setData(data);
     if (data.bbox) map.fitBounds(data.bbox, { padding: 20, animate: false });
+    performance.mark("ac:roads");
   } catch (err) {
     if (onRoadsError) onRoadsError(err);
   }

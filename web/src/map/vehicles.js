@@ -2,17 +2,27 @@
 // zoomed out (clusters are red when they hold a vehicle with a critical DTC, orange with
 // an open alert). `update()` may be called for every stream event: the source is rebuilt
 // at most once per animation frame.
+//
+// First render: on a machine without a GPU (WebGL on the CPU) each shader program costs a
+// fraction of a second to compile. Clusters and vehicles share one program (the same kinds
+// of paint expressions), and the clusters' count labels (text: glyphs, collision, another
+// program) are added once the vehicles have been drawn, so the cars show up first.
 import { stateOf } from "../fleet.js";
 import { frameBatcher } from "../ui.js";
 import { maplibregl } from "./basemap.js";
 import { LABEL_FONT, stateColor } from "./style.js";
 
 const is = (state) => ["case", ["==", ["get", "state"], state], 1, 0];
+const CLUSTER_RADIUS = ["step", ["get", "point_count"], 14, 20, 18, 100, 24, 1000, 30];
+// Both radii depend on zoom and feature, so both layers use the same compiled program.
+const clusterRadius = ["interpolate", ["linear"], ["zoom"], 12, CLUSTER_RADIUS, 18, CLUSTER_RADIUS];
+const vehicleRadius = ["interpolate", ["linear"], ["zoom"], 12, ["coalesce", ["get", "radius"], 5], 18, ["coalesce", ["get", "radius"], 9]];
 
 export class VehicleLayer {
   constructor(map, { onOpen }) {
     this.map = map;
     this.source = null;
+    this.features = new Map(); // vin -> its GeoJSON feature
     this.stats = { batches: 0, lastBuildMs: 0, maxBuildMs: 0, totalBuildMs: 0 };
     map.addSource("vehicles", {
       type: "geojson",
@@ -29,19 +39,11 @@ export class VehicleLayer {
       filter: ["has", "point_count"],
       paint: {
         "circle-color": ["case", [">", ["get", "critical"], 0], "#b3261e", [">", ["get", "alert"], 0], "#e8590c", "#1e3a5f"],
-        "circle-radius": ["step", ["get", "point_count"], 14, 20, 18, 100, 24, 1000, 30],
+        "circle-radius": clusterRadius,
         "circle-stroke-width": 2,
         "circle-stroke-color": "#ffffff",
         "circle-opacity": 0.9,
       },
-    });
-    map.addLayer({
-      id: "cluster-count",
-      type: "symbol",
-      source: "vehicles",
-      filter: ["has", "point_count"],
-      layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": LABEL_FONT, "text-size": 12, "text-allow-overlap": true },
-      paint: { "text-color": "#ffffff" },
     });
     map.addLayer({
       id: "vehicles",
@@ -50,13 +52,28 @@ export class VehicleLayer {
       filter: ["!", ["has", "point_count"]],
       paint: {
         "circle-color": stateColor(),
-        "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 5, 18, 9],
+        "circle-radius": vehicleRadius,
         "circle-stroke-width": 1.5,
         "circle-stroke-color": "#ffffff",
       },
     });
+    this.labelled = false;
     this.schedule = frameBatcher(() => this.flush());
     this.bindEvents(onOpen);
+  }
+
+  /** The clusters' count labels, once the vehicles are on the map (see the top). */
+  addLabels() {
+    if (this.labelled || !this.map.getLayer("clusters")) return;
+    this.labelled = true;
+    this.map.addLayer({
+      id: "cluster-count",
+      type: "symbol",
+      source: "vehicles",
+      filter: ["has", "point_count"],
+      layout: { "text-field": ["get", "point_count_abbreviated"], "text-font": LABEL_FONT, "text-size": 12, "text-allow-overlap": true },
+      paint: { "text-color": "#ffffff" },
+    });
   }
 
   bindEvents(onOpen) {
@@ -93,16 +110,29 @@ export class VehicleLayer {
   flush() {
     const started = performance.now();
     const features = [];
+    const cache = this.features;
     for (const v of this.source ? this.source() : []) {
       if (typeof v.lat !== "number" || typeof v.lon !== "number") continue;
-      features.push({
-        type: "Feature",
-        geometry: { type: "Point", coordinates: [v.lon, v.lat] },
-        properties: { vin: v.vin, model: v.model, brand: v.brand, state: stateOf(v) },
-      });
+      // One feature object per vehicle, kept and updated: no 10,000 new objects a second.
+      let f = cache.get(v.vin);
+      if (!f || f.properties.model !== v.model) {
+        f = { type: "Feature", geometry: { type: "Point", coordinates: [0, 0] }, properties: { vin: v.vin, model: v.model, brand: v.brand, state: "" } };
+        cache.set(v.vin, f);
+      }
+      f.geometry.coordinates[0] = v.lon;
+      f.geometry.coordinates[1] = v.lat;
+      f.properties.state = stateOf(v);
+      features.push(f);
     }
     const source = this.map.getSource("vehicles");
     if (source) source.setData({ type: "FeatureCollection", features });
+    if (features.length && !this.drawnOnce) {
+      this.drawnOnce = true;
+      performance.mark("ac:vehicles-set");
+      // When the map has drawn them (idle), or after a while if updates keep it busy.
+      this.map.once("idle", () => this.addLabels());
+      setTimeout(() => this.addLabels(), 1500);
+    }
     const took = performance.now() - started;
     const s = this.stats;
     s.batches += 1;

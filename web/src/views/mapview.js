@@ -33,6 +33,7 @@ export function mapView(main, { navigate, expose }) {
   let layer = null;
   let map = null;
   let listTimer = null;
+  let gone = false;
 
   function drawModels() {
     const models = fleet.models();
@@ -53,7 +54,7 @@ export function mapView(main, { navigate, expose }) {
 
   function drawList(shown) {
     const brands = session.groupWide && !session.brand;
-    fill(summary, `${shown.length} of ${fleet.vehicles.size} vehicles shown`);
+    fill(summary, fleet.loaded ? `${shown.length} of ${fleet.vehicles.size} vehicles shown` : "Loading the fleet…");
     fill(list, shown.slice(0, LIST_LIMIT).map((v) => {
       const state = STATES.find((s) => s.id === stateOf(v));
       const energy = typeof v.soc === "number" ? `${formatValue(v.soc)} % SoC` : typeof v.fuel === "number" ? `${formatValue(v.fuel)} % fuel` : "";
@@ -84,25 +85,31 @@ export function mapView(main, { navigate, expose }) {
 
   drawModels();
   redraw();
+  // The vehicles' layer is added as soon as the map's style is in (the roads and the
+  // vehicles then arrive in whichever order their downloads finish).
   createMap(mapBox, {
     onRoadsError: (err) => fill(mapError, notice(`The base map could not be loaded: ${err.message}`, "error")),
-  }).then((created) => {
-    map = created;
-    layer = new VehicleLayer(map, { onOpen: (vin) => navigate(`#/vehicle/${vin}`) });
-    expose({ map, layer });
-    redraw();
-  });
+    onStyleLoad: (created) => {
+      if (gone) { created.remove(); return; }
+      map = created;
+      layer = new VehicleLayer(map, { onOpen: (vin) => navigate(`#/vehicle/${vin}`) });
+      expose({ map, layer });
+      redraw();
+    },
+  }).then(() => { if (!gone) expose({ mapReady: true }); });
   let models = "";
   const offLoaded = fleet.onLoad(() => {
     const now = fleet.models().join("|");
     if (now !== models) { models = now; drawModels(); }
+    redraw();
   });
 
   return () => {
+    gone = true;
     offChange();
     offLoaded();
     clearTimeout(listTimer);
-    expose({ map: null, layer: null });
+    expose({ map: null, layer: null, mapReady: false });
     if (map) map.remove();
   };
 }

@@ -3,7 +3,7 @@
 // diagnostics, audit log) that mount when their APIs exist.
 import { all, api } from "../api.js";
 import { session } from "../session.js";
-import { subscribe } from "../stream.js";
+import { subscribe, subscribeTwin } from "../stream.js";
 import { fill, formatTime, h, notice } from "../ui.js";
 import { vinParts } from "../vin.js";
 import { featureSlot } from "../panels/feature.js";
@@ -18,9 +18,9 @@ export function vehicleView(main, { params, expose }) {
   const cleanups = [];
   let gone = false;
 
-  /** Stream changes of this vehicle only. */
+  /** Stream changes of this vehicle only (its twin changes come on a connection of its own). */
   const subscribeVin = (kind, fn) => {
-    const off = subscribe(kind, (d) => { if (d.vin === vin) fn(d); });
+    const off = kind === "twin" ? subscribeTwin(vin, fn) : subscribe(kind, (d) => { if (d.vin === vin) fn(d); });
     cleanups.push(off);
     return off;
   };

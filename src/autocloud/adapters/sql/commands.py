@@ -7,7 +7,7 @@ of vehicle results is `command_results.write_results` (re-exported here for the 
 """
 
 import json
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -18,10 +18,10 @@ from autocloud.adapters.sql.command_results import write_results
 from autocloud.adapters.sql.command_rows import (
     audit_entry,
     audit_values,
-    clear_desired,
     command_of,
     move,
 )
+from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.schema_commands import (
@@ -30,19 +30,32 @@ from autocloud.adapters.sql.schema_commands import (
     command_keys,
     commands,
 )
-from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey, desired_by
 from autocloud.domain.commands import OPEN, State
 from autocloud.domain.errors import Conflict
+from autocloud.domain.records import Value
+from autocloud.ports.commands import Sending
+
+SignalIds = Callable[[Iterable[str]], dict[str, int]]
 
 
 class SqlCommands:
     """The `CommandStore` port on any SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+    def __init__(
+        self, engine: Engine, dialect: Dialect, signal_ids: SignalIds | None = None
+    ) -> None:
         self._engine = engine
         self._dialect = dialect
+        self._signal_ids = signal_ids  # the telemetry store's path -> id (for desired values)
 
-    def add(self, command: Command, audit: AuditEntry) -> Command:
+    def add(
+        self,
+        command: Command,
+        audit: AuditEntry,
+        sending: Sending | None = None,
+        desired: Mapping[str, Value] | None = None,
+    ) -> Command:
         values = {
             "id": command.id,
             "vehicle_id": command.vehicle_id,
@@ -57,7 +70,18 @@ class SqlCommands:
             "issued_ms": command.issued_ms,
             "expires_ms": command.expires_ms,
             "queued_ms": command.queued_ms,
+            # An app-signed command arrives with its signature (the platform's get theirs
+            # when first sent: `mark_sent`).
+            "counter": command.counter,
+            "kid": command.kid,
+            "sig": command.sig,
         }
+        ids: dict[int, Value] = {}
+        if desired:
+            if self._signal_ids is None:
+                raise TypeError("this command store was built without signal ids")
+            found = self._signal_ids(desired)  # before the transaction: it may write them
+            ids = {found[path]: value for path, value in desired.items()}
         with translated(), self._engine.begin() as conn:
             try:
                 key = conn.execute(commands.insert().values(**values)).inserted_primary_key
@@ -66,8 +90,11 @@ class SqlCommands:
                     "a command with this idempotency key exists already (or the vehicle is gone)"
                 ) from None
             conn.execute(command_audit.insert().values(**audit_values(audit)))
+            by = desired_by(command.id)
+            upsert_desired(conn, self._dialect, command.vehicle_id, ids, command.queued_ms, by)
+            sent = None if sending is None else self._sent(conn, command, sending)
         assert key is not None
-        return _with_row(command, int(key[0]))
+        return sent or _with_row(command, int(key[0]))
 
     def _one(self, query: Select[Any]) -> Command | None:
         with translated(), self._engine.connect() as conn:
@@ -147,23 +174,25 @@ class SqlCommands:
         with translated(), self._engine.begin() as conn:
             return self._next_counter(conn, vehicle_id, kid)
 
-    def mark_sent(
-        self,
-        command_id: str,
-        vehicle_id: int,
-        kid: str,
-        now_ms: int,
-        sign: Callable[[int], str],
-        audit: AuditEntry,
-    ) -> Command | None:
+    def mark_sent(self, command_id: str, sending: Sending) -> Command | None:
         with translated(), self._engine.begin() as conn:
-            counter = self._next_counter(conn, vehicle_id, kid)
-            fields = {"counter": counter, "kid": kid, "sig": sign(counter)}
-            if not move(conn, command_id, State.SENT, now_ms, fields):
-                return None  # the counter increment stays: counters may skip, never repeat
-            entry = replace(audit, detail=f"{audit.detail}, counter {counter}")
-            conn.execute(command_audit.insert().values(**audit_values(entry)))
             row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
+            return None if row is None else self._sent(conn, command_of(row), sending)
+
+    def _sent(self, conn: Connection, command: Command, sending: Sending) -> Command | None:
+        """Sign (when the platform does) and move to sent, in the caller's transaction."""
+        fields: dict[str, Any] = {}
+        detail = sending.audit.detail
+        if sending.sign is not None:
+            assert sending.kid is not None, "the platform signs with its key id"
+            counter = self._next_counter(conn, command.vehicle_id, sending.kid)
+            fields = {"counter": counter, "kid": sending.kid, "sig": sending.sign(counter)}
+            detail = f"{detail}, counter {counter}"
+        if not move(conn, command.id, State.SENT, sending.now_ms, fields):
+            return None  # a counter taken stays taken: counters may skip, never repeat
+        entry = replace(sending.audit, detail=detail)
+        conn.execute(command_audit.insert().values(**audit_values(entry)))
+        row = conn.execute(select(commands).where(commands.c.id == command.id)).first()
         return None if row is None else command_of(row)
 
     def move(
@@ -175,10 +204,6 @@ class SqlCommands:
             conn.execute(command_audit.insert().values(**audit_values(audit)))
             row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
         return None if row is None else command_of(row)
-
-    def clear_desired(self, command_id: str) -> int:
-        with translated(), self._engine.begin() as conn:
-            return clear_desired(conn, command_id)
 
     def due(self, now_ms: int, limit: int) -> list[Command]:
         query = (

@@ -36,7 +36,7 @@ class SqlStore:
         self.diag_sessions = diag_sessions.SqlDiagSessions(engine, dialect)
         self.webhooks = webhooks.SqlWebhooks(engine, dialect)
         self.gateways = SqlGateways(engine, dialect)
-        self.commands = commands.SqlCommands(engine, dialect)
+        self.commands = commands.SqlCommands(engine, dialect, self.telemetry.signal_ids)
         self.dtcs = diagnostics.SqlDiagnostics(engine)
         self.alerts = alerts.SqlAlerts(engine)
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect, HistoryTuple
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.extras import Writers
@@ -540,32 +541,13 @@ class SqlTelemetry:
     def set_desired_many(
         self, vehicle_id: int, values: Mapping[str, Value], now_ms: int, by: str
     ) -> None:
-        """Several desired values in one transaction (a command's signals: one commit)."""
+        """Several desired values in one transaction (one commit for all of them)."""
         if not values:
             return
         ids = self.signal_ids(list(values))
-        upsert = self._dialect.insert(desired).values(
-            [
-                {
-                    "vehicle_id": vehicle_id,
-                    "signal_id": ids[path],
-                    "value": _encode(value).decode(),
-                    "set_ms": now_ms,
-                    "set_by": by,
-                }
-                for path, value in sorted(values.items())
-            ]
-        )
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[desired.c.vehicle_id, desired.c.signal_id],
-            set_={
-                "value": upsert.excluded.value,
-                "set_ms": upsert.excluded.set_ms,
-                "set_by": upsert.excluded.set_by,
-            },
-        )
+        by_id = {ids[path]: value for path, value in values.items()}
         with translated(), self._engine.begin() as conn:
-            conn.execute(upsert)
+            upsert_desired(conn, self._dialect, vehicle_id, by_id, now_ms, by)
 
     def online_count(self) -> int:
         with translated(), self._engine.connect() as conn:

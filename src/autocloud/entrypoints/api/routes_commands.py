@@ -16,6 +16,7 @@ from autocloud.entrypoints.api.schemas_commands import (
     CommandSpecOut,
     KeyIn,
     KeyOut,
+    SignedCommandIn,
 )
 from autocloud.services.commands import MAX_WAIT_S, CommandService
 
@@ -55,6 +56,23 @@ def send_command(
         idempotency_key=body.idempotency_key or idempotency_key,
         expires_in_s=body.expires_in_s,
     )
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return CommandOut.of(command)
+
+
+@router.post(
+    "/vehicles/{vin}/commands/signed", status_code=status.HTTP_201_CREATED, tags=["commands"]
+)
+def send_signed_command(
+    vin: str, body: SignedCommandIn, who: Who, p: Plat, response: Response
+) -> CommandOut:
+    """Forward a command an app signed itself with a key enrolled for the vehicle (an
+    owner: with their own key). Checked like any command (role, rate limits, interlocks:
+    201, 409, 429), and the signature against the enrolled key (422 when it does not hold);
+    sent with the app's signature and counter unchanged. 200 with the first command when
+    the same signed command is sent again."""
+    command, new = _svc(p).submit_signed(who, vin, body.signed())
     if not new:
         response.status_code = status.HTTP_200_OK
     return CommandOut.of(command)

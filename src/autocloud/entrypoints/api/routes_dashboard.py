@@ -7,6 +7,7 @@ The app is built from `web/` by `make` (esbuild) into `web/dist`; until it is bu
 `/dashboard/` says how to build it instead of failing obscurely.
 """
 
+import gzip
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,32 @@ async def map_roads(request: Request, who: Who, p: Plat) -> Response:
         media_type="application/geo+json",
         headers={**headers, "Content-Encoding": "gzip"},
     )
+
+
+@router.get(
+    "/v1/fleet/positions",
+    tags=["twin"],
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def fleet_positions(
+    request: Request, who: Who, p: Plat, brand: str | None = None
+) -> Response:
+    """Every vehicle the caller may see, with its last position and state, in one compact
+    document for the fleet map: `{"t": server ms, "n": count, "vin": [...], "brand": [...],
+    "model": [...], "lat": [...], "lon": [...], "heading": [...], "speed": [...],
+    "soc": [...], "fuel": [...], "online": [1|0], "charging": [1|0|null]}` (one list per
+    field, null when never reported; coordinates rounded to 5 decimals). Gzipped when the
+    client accepts it. The live stream's `positions` kind sends the changes that follow."""
+    if p.positions is None:
+        raise NotFound("this platform keeps no positions")
+    snapshot = await run_in_threadpool(p.positions.snapshot, who, brand)
+    body = snapshot.body()
+    headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
+    if len(body) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        body = await run_in_threadpool(gzip.compress, body, 5)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 @router.get("/v1/fleet/pulse", tags=["twin"])

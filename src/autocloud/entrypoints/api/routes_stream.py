@@ -3,17 +3,29 @@
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Collection
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from autocloud.entrypoints.api.deps import Plat, Who
+from autocloud.entrypoints.api.sse_gzip import GzipEventSourceResponse, accepts_gzip
 from autocloud.services.fanout import Change
 
 router = APIRouter(prefix="/v1")
 OWNED_REFRESH_S = 5.0  # an owner's stream re-reads the owner's VINs this often
+POSITIONS = "positions"  # a kind made here: the interval's twin/presence changes, compact
+KindsQ = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated kinds to send (default: all but positions). `positions`:"
+        " once per `interval`, one event with the position and state of every vehicle that"
+        " changed (columns: vin, lat, lon, heading, speed, soc, fuel, online, charging)."
+    ),
+]
+IntervalQ = Annotated[float, Query(ge=0.2, le=60, description="Seconds between positions.")]
 
 
 def change_filter(
@@ -36,9 +48,16 @@ def change_filter(
 
 @router.get("/stream", tags=["stream"], response_class=EventSourceResponse)
 async def stream(
-    request: Request, who: Who, p: Plat, vin: str | None = None, brand: str | None = None
+    request: Request,
+    who: Who,
+    p: Plat,
+    vin: str | None = None,
+    brand: str | None = None,
+    kinds: KindsQ = None,
+    interval: IntervalQ = 1.0,
 ) -> EventSourceResponse:
-    """SSE: `event:` is twin, presence, event or dead_letter; `data:` is JSON.
+    """SSE: `event:` is twin, presence, event, dead_letter (and the features' kinds) or
+    positions (when asked for in `kinds`); `data:` is JSON.
 
     Filtered to the caller's tenant, and optionally to one vehicle or brand. A brand or a
     vehicle outside the caller's tenant is 404, like everywhere else in the API.
@@ -48,7 +67,15 @@ async def stream(
         # 404 for a VIN the caller cannot see; and the VIN as ingest spells it (normalised).
         vin = (await run_in_threadpool(p.registry.vehicle, who, vin)).vin
     owned = [who.vin_filter]  # an owner's VINs (None: not limited), refreshed below
-    sub = p.hub.subscribe(change_filter(scope, vin, lambda: owned[0]))
+    accepts = change_filter(scope, vin, lambda: owned[0])
+    wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds is not None else None
+    sub = p.hub.subscribe(accepts if wanted is None else lambda c: c.kind in wanted and accepts(c))
+    # The same filter decides which vehicles' positions this subscriber gets.
+    positions = (
+        p.positions.cursor(accepts, interval)
+        if wanted is not None and POSITIONS in wanted and p.positions is not None
+        else None
+    )
     owner_id = who.owner_id
 
     async def events() -> AsyncIterator[dict[str, str]]:
@@ -60,8 +87,13 @@ async def stream(
                     # A vehicle detached from the owner leaves the owner's stream.
                     owned[0] = await run_in_threadpool(p.registry.owned_vins, owner_id)
                     refreshed = time.monotonic()
+                if positions is not None:
+                    batch = positions.take(p.clock.now_ms())
+                    if batch is not None:
+                        yield {"event": POSITIONS, "data": batch}
+                wait_s = 15.0 if positions is None else max(positions.wait_s(), 0.01)
                 try:
-                    change = await asyncio.wait_for(sub.queue.get(), timeout=15)
+                    change = await asyncio.wait_for(sub.queue.get(), timeout=wait_s)
                 except TimeoutError:
                     continue
                 if change is None:
@@ -76,4 +108,4 @@ async def stream(
         finally:
             p.hub.unsubscribe(sub)
 
-    return EventSourceResponse(events(), ping=15)
+    return GzipEventSourceResponse(events(), ping=15, compress=accepts_gzip(request))

@@ -2,9 +2,10 @@
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.command_signing import SignedCommand
 from autocloud.domain.commands import CommandSpec, Param
 from autocloud.services.command_delivery import command_view
 
@@ -20,6 +21,27 @@ class CommandIn(BaseModel):
     expires_in_s: int | None = Field(
         None, description="Seconds the command may wait for its vehicle; default per command."
     )
+
+
+class SignedCommandIn(BaseModel):
+    """A command an app signed itself (docs/commands.md, "Owner apps"): exactly the fields
+    the vehicle verifies, as the app signed them; the platform forwards them unchanged."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    v: int = Field(examples=[1])
+    id: str = Field(examples=["a1b2c3d4e5f60718"], description="8-64 of [A-Za-z0-9_-].")
+    vin: str = Field(examples=["WVWZZZ1JZXW000001"])
+    name: str = Field(examples=["lock"])
+    params: dict[str, Any] = Field(description="In full, defaults included.", examples=[{}])
+    issued: int = Field(description="ms since the epoch")
+    expires: int = Field(description="ms since the epoch")
+    counter: int = Field(description="Above the last one the app used with this key and car.")
+    kid: str = Field(description="The enrolled key's id (GET /v1/vehicles/{vin}/keys).")
+    sig: str = Field(description="base64url Ed25519 signature of the canonical fields.")
+
+    def signed(self) -> SignedCommand:
+        return SignedCommand(**self.model_dump())
 
 
 class TimingsOut(BaseModel):
