@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--commands", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     parser.add_argument(
-        "--ingest-wait-ms", type=int, default=20, help="the platform's ingest_wait_ms (default 20)"
+        "--ingest-wait-ms", type=int, default=2, help="the platform's ingest_wait_ms (default 2)"
     )
     parser.add_argument(
         "--nagle",

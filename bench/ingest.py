@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="platform processes sharing the load (MQTT 5 shared subscription, one database)",
     )
     p.add_argument("--batch", type=int, default=2000, help="platform ingest_batch")
-    p.add_argument("--wait-ms", type=int, default=20, help="platform ingest_wait_ms")
+    p.add_argument("--wait-ms", type=int, default=2, help="platform ingest_wait_ms")
     p.add_argument("--phase-timeout-s", type=float, default=600.0, help="bound of one phase")
     p.add_argument(
         "--profile",

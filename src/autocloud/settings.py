@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(128 * 1024, ge=256)
     max_future_skew_s: int = Field(300, ge=0)
     ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
-    ingest_wait_ms: int = Field(20, ge=0, description="Longest wait to fill a batch.")
+    ingest_wait_ms: int = Field(2, ge=0, description="Longest wait to fill a batch.")
     consumer_id: str = Field(
         "0",
         pattern=r"^[A-Za-z0-9_-]{1,32}$",

@@ -93,7 +93,7 @@ class IngestService:
         clock: Clock,
         *,
         batch: int = 2000,
-        wait_ms: int = 20,
+        wait_ms: int = 2,
         retry_s: float = 0.5,
     ) -> None:
         self._store = store
