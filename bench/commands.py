@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from autocloud.domain.command_keyset import key_entries
 from autocloud.sim import inbound
 from autocloud.sim.energy import PRESET_FOR, Powertrain
 from autocloud.sim.faults import FaultPlan
@@ -102,7 +103,7 @@ def provision(http: httpx.Client, count: int) -> list[tuple[SimVehicle, str]]:
         rng = random.Random(i)
         plan = FaultPlan(random.Random(i), offline_rate_per_h=0, clock_skew_s=0)
         car = SimVehicle(vin, BRAND, PRESET_FOR[Powertrain.BEV], rng, (0.0, 0.0), plan, f"b{i}")
-        car.remote.keys = {k["kid"]: bytes.fromhex(k["public_key"]) for k in keys}
+        car.remote.trust(key_entries(keys))
         out.append((car, done.json()["credential"]["password"]))
     return out
 

@@ -23,8 +23,8 @@ Measured in the page (Chromium's clock):
   roads drawn and every vehicle is drawn (the rendered markers, clusters counted by their
   size, add up to N), with the page's own marks (`ac:*`) on the way;
 * per 1 Hz batch: the main-thread time of the dashboard's own work on one `positions`
-  event: JSON.parse, applying it to the fleet store, and rebuilding the map source
-  (GeoJSON features and `setData`);
+  event: JSON.parse, applying it to the fleet store, rebuilding the map source (GeoJSON
+  features and `setData`), and redrawing the side panel's counts and list (once a second);
 * smoothness while updates stream in: the main thread's long tasks (Long Tasks API, tasks
   over 50 ms; MapLibre's own tile and render work included) per second, and the intervals
   between animation frames;
@@ -231,8 +231,8 @@ PROBE = """() => {
     .observe({ type: "longtask", buffered: false });
   const a = window.autocloud;
   window.__s0 = { layer: { ...a.layer.stats }, stream: { ...a.counters },
-                  fleet: { ...a.fleet.stats } };
-  a.layer.stats.maxBuildMs = 0; a.counters.maxMs = 0;
+                  fleet: { ...a.fleet.stats }, lists: { ...a.listStats } };
+  a.layer.stats.maxBuildMs = 0; a.counters.maxMs = 0; a.listStats.maxMs = 0;
 }"""
 
 RESULT = """() => {
@@ -242,9 +242,12 @@ RESULT = """() => {
   const events = c.positions - s0.stream.positions;
   const parse = c.parseMs - s0.stream.parseMs, handle = c.handleMs - s0.stream.handleMs;
   const build = l.totalBuildMs - s0.layer.totalBuildMs;
+  const lists = a.listStats.totalMs - s0.lists.totalMs;
+  const listRedraws = a.listStats.redraws - s0.lists.redraws;
   return { frames: window.__frames.slice(1), long: window.__long, rebuilds, events,
            parse_ms: parse / events, handle_ms: handle / events, rebuild_ms: build / rebuilds,
            apply_ms: (f.applyMs - s0.fleet.applyMs) / (f.batches - s0.fleet.batches),
+           list_ms: lists / listRedraws, list_max_ms: a.listStats.maxMs,
            dispatch_max_ms: c.maxMs, rebuild_max_ms: l.maxBuildMs,
            rows: (f.rows - s0.fleet.rows) / (f.batches - s0.fleet.batches),
            stream_chars: c.bytes - s0.stream.bytes };
@@ -332,7 +335,8 @@ def run(vehicles: int, seconds: float, warm: bool) -> dict[str, Any]:
             server.should_exit = True
             thread.join(timeout=5)
     frames = sorted(result["frames"])
-    per_batch = result["parse_ms"] + result["handle_ms"] + result["rebuild_ms"]
+    parts = ("parse_ms", "handle_ms", "rebuild_ms", "list_ms")
+    per_batch = sum(result[k] for k in parts)
     return {
         "vehicles": vehicles,
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -349,10 +353,12 @@ def run(vehicles: int, seconds: float, warm: bool) -> dict[str, Any]:
             "parse": round(result["parse_ms"], 1),
             "apply_and_notify": round(result["handle_ms"], 1),
             "rebuild_source": round(result["rebuild_ms"], 1),
+            "side_list_and_counts": round(result["list_ms"], 1),
         },
         "per_batch_ms_max": {
             "parse_and_apply": round(result["dispatch_max_ms"], 1),
             "rebuild_source": round(result["rebuild_max_ms"], 1),
+            "side_list_and_counts": round(result["list_max_ms"], 1),
         },
         "long_task_ms_per_s": round(result["long"] / elapsed, 1),
         "frame_ms_p50": round(statistics.median(frames), 1),

@@ -356,6 +356,9 @@ def _commands(platform: Platform) -> CommandService:
     delivery = Delivery(store, signer, platform.send, platform.hub, platform.clock)
     platform.ingest.after_commit.append(delivery.after_commit)
     limits = Limits(s.command_min_soc_pct, s.command_rate_per_vehicle, s.command_rate_per_caller)
-    return CommandService(
+    service = CommandService(
         store, platform.registry, platform.store.telemetry, delivery, signer, platform.clock, limits
     )
+    platform.registry.owner_leaving.append(service.owner_leaving)  # an owner's keys go too
+    platform.registry.before_remove.append(service.vehicle_removing)
+    return service

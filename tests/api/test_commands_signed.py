@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from autocloud.domain import command_signing as signing
+from autocloud.domain.command_keyset import key_entries
 from autocloud.domain.command_signing import SignedCommand, Signer, new_private_key
 from autocloud.sim import inbound
 from autocloud.sim.energy import PRESET_FOR, Powertrain
@@ -67,7 +68,12 @@ def sent(env: Env) -> Sent:
     """What the platform publishes to vehicles (the API tests have no broker)."""
     out: Sent = []
     assert env.platform.commands is not None
-    env.platform.commands.delivery._send = lambda vin, sub, body: out.append((vin, sub, body))
+
+    def send(vin: str, sub: str, body: bytes, retain: bool = False) -> None:
+        if sub == "commands":  # key lists: tests/api/test_command_keys.py
+            out.append((vin, sub, body))
+
+    env.platform.commands.delivery._send = send
     return out
 
 
@@ -76,7 +82,7 @@ def car_of(env: Env, vin: str) -> SimVehicle:
     plan = FaultPlan(random.Random(6), offline_rate_per_h=0, clock_skew_s=0)
     car = SimVehicle(vin, "alpha", PRESET_FOR[Powertrain.BEV], random.Random(5), (49, 8), plan, "s")
     keys = env.client.get(f"/v1/vehicles/{vin}/keys", headers=env.g).json()
-    car.remote.keys = {k["kid"]: bytes.fromhex(k["public_key"]) for k in keys}
+    car.remote.trust(key_entries(keys))
     return car
 
 

@@ -15,6 +15,7 @@ routes are covered automatically or loudly.
 """
 
 import asyncio
+import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -22,11 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import StreamingResponse
 
+from autocloud.domain.command_signing import key_id, raw_public_key
 from autocloud.domain.errors import NotFound
 from autocloud.entrypoints.api import routes_stream
 from autocloud.services.fanout import Change, Hub
@@ -123,10 +126,12 @@ class Refs:
     gateway_id: int = 999_996
     rule_id: int = 999_995
     alert_id: int = 999_994
+    kid: str = "0" * 16
 
     @classmethod
     def of(cls, t: Tenant) -> "Refs":
         found = cls(t.id, t.vin, t.owner_id, t.token_ids["admin"], t.command_id)
+        found.kid = key_id(tenant_app_key(t.id))
         found.gateway_id = t.gateway_id
         found.rule_id, found.alert_id = t.rule_id, t.alert_id
         return found
@@ -148,6 +153,7 @@ PATH_REFS: dict[str, Callable[[Refs], Any]] = {
     "session_id": lambda r: f"ds{r.token_id:016x}",  # diagnostics: the VIN decides first
     "webhook_id": lambda r: r.token_id,  # beta's real ones: tests/api/test_webhooks_api.py
     "delivery_id": lambda r: r.token_id,
+    "kid": lambda r: r.kid,  # the app key `seed` enrolled with the tenant's vehicle
 }
 # Query parameters that name a tenant's thing; `brand` always targets, `vin` on a list is a
 # filter (an empty result is a fine answer) but on a stream it must be refused up front.
@@ -291,9 +297,21 @@ def leaked(text: str, beta: Tenant) -> list[str]:
     return [m for m in marks if m in text]
 
 
+def tenant_app_key(brand: str) -> bytes:
+    """The public key of an app enrolled with the tenant's vehicle (fixed per tenant)."""
+    private = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(brand.encode()).digest())
+    return raw_public_key(private.public_key())
+
+
 def seed(env: Env) -> None:
     """Give both tenants history, a twin, presence, a desired value and dead letters."""
     for tenant, bad in ((env.alpha, {SOC: 140.0}), (env.beta, {SOC: 150.0, "Vehicle.Nope": 1})):
+        r = env.client.post(
+            f"/v1/vehicles/{tenant.vin}/keys",
+            json={"public_key": tenant_app_key(tenant.id).hex(), "label": "fleet app"},
+            headers=env.g,
+        )
+        assert r.status_code == 201, r.text
         env.send(tenant.vin, NOW - 120_000, {SPEED: 50.0, SOC: 40.0})
         env.send(tenant.vin, NOW - 60_000, {SPEED: 60.0, SOC: 39.0})
         env.send(tenant.vin, NOW - 30_000, bad)

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 LAT, LON = "Vehicle.CurrentLocation.Latitude", "Vehicle.CurrentLocation.Longitude"
 SPEED = "Vehicle.Speed"
 CHARGING = "Vehicle.Powertrain.TractionBattery.Charging.IsCharging"
-PROBE_VIN = "WVWZZZ1JZXW999002"
+PROBE_VINS = iter(f"WVWZZZ1JZXW99901{n}" for n in range(10))  # a fresh car for each test
 STATE_OF = """([vin, id, label]) => {
   const dot = document.querySelector(`.vehicle-list a[data-vin='${vin}'] .dot`);
   const feature = window.autocloud.layer && window.autocloud.layer.features.get(vin);
@@ -39,7 +39,8 @@ class Probe:
     def __init__(self, dashboard: Dashboard) -> None:
         self.platform = dashboard.platform
         self.brand = dashboard.fleet.vehicles[0].brand
-        self.platform.registry.add_vehicle(SYSTEM, PROBE_VIN, self.brand, "Probe")
+        self.vin = next(PROBE_VINS)
+        self.platform.registry.add_vehicle(SYSTEM, self.vin, self.brand, "Probe")
         self.seq = 0
         self.sid = f"probe-{time.time_ns()}"  # a new session each time (seq starts at 1)
         # Somewhere in the town: where one of the simulated cars is.
@@ -53,7 +54,7 @@ class Probe:
         now = int(time.time() * 1000)
         payload = json.dumps({"v": 1, "sid": self.sid, "ts": now, **body}).encode()
         batch = self.platform.ingest.handle(
-            [Inbound(f"vehicles/{PROBE_VIN}/{subtopic}", payload, received_ms=now)]
+            [Inbound(f"vehicles/{self.vin}/{subtopic}", payload, received_ms=now)]
         )
         assert batch.out.dead_letters == [], batch.out.dead_letters
 
@@ -75,27 +76,27 @@ def probe(dashboard: Dashboard) -> Iterator[Probe]:
     made.presence(True)
     made.report({LAT: made.at[0], LON: made.at[1], SPEED: 30.0, CHARGING: False})
     yield made
-    dashboard.platform.registry.remove_vehicle(SYSTEM, PROBE_VIN)
+    dashboard.platform.registry.remove_vehicle(SYSTEM, made.vin)
 
 
-def _shows(page: Any, state: str, label: str) -> None:
-    page.wait_for_function(STATE_OF, arg=[PROBE_VIN, state, label], timeout=30_000)
+def _shows(page: Any, probe: Probe, state: str, label: str) -> None:
+    page.wait_for_function(STATE_OF, arg=[probe.vin, state, label], timeout=30_000)
 
 
 def test_the_map_follows_every_state_from_the_live_feed(
     page: Any, dashboard: Dashboard, probe: Probe
 ) -> None:
     sign_in(page, dashboard, dashboard.admin_token)
-    page.get_by_label("Search by VIN").fill(PROBE_VIN)
-    _shows(page, "moving", "Moving")
+    page.get_by_label("Search by VIN").fill(probe.vin)
+    _shows(page, probe, "moving", "Moving")
     probe.report({SPEED: 0.0})
-    _shows(page, "parked", "Parked")
+    _shows(page, probe, "parked", "Parked")
     probe.report({CHARGING: True})
-    _shows(page, "charging", "Charging")
+    _shows(page, probe, "charging", "Charging")
     probe.presence(False)
-    _shows(page, "offline", "Offline")
+    _shows(page, probe, "offline", "Offline")
     probe.report({CHARGING: False})  # it reports again: online, parked
-    _shows(page, "parked", "Parked")
+    _shows(page, probe, "parked", "Parked")
     # An alert rule on an event only the probe sends; the alert opens, then resolves.
     api = httpx.Client(
         base_url=dashboard.url.removesuffix("/dashboard/"),
@@ -107,13 +108,13 @@ def test_the_map_follows_every_state_from_the_live_feed(
     assert made.status_code == 201, made.text
     try:
         probe.event("alarm.browser_probe", {})
-        _shows(page, "alert", "Alert open")
+        _shows(page, probe, "alert", "Alert open")
         probe.event("alarm.browser_probe_cleared", {})
-        _shows(page, "parked", "Parked")
+        _shows(page, probe, "parked", "Parked")
     finally:
         api.delete(f"/v1/alert-rules/{made.json()['id']}")
     probe.event("dtc.raised", {"code": "C0035"})  # brakes: critical
-    _shows(page, "critical", "Critical DTC")
+    _shows(page, probe, "critical", "Critical DTC")
     screenshot(page, "map-states")
     # The map's connection carries one positions event a second, never per-vehicle twins.
     counters = page.evaluate("window.autocloud.counters")
@@ -125,7 +126,7 @@ def test_the_vehicle_page_follows_its_twin_on_its_own_connection(
     page: Any, dashboard: Dashboard, probe: Probe
 ) -> None:
     sign_in(page, dashboard, dashboard.admin_token)
-    page.goto(f"{dashboard.url}#/vehicle/{PROBE_VIN}")
+    page.goto(f"{dashboard.url}#/vehicle/{probe.vin}")
     cell = f"table.signals tr[data-path='{SPEED}'] td.num"
     page.wait_for_selector(cell)
     shown = "(sel) => document.querySelector(sel)?.textContent === '42.5'"

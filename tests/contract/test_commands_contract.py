@@ -288,3 +288,102 @@ def test_add_stores_desired_state_and_marks_sent_in_one_transaction(
     kept = store.add(app, note(app, "queued"), Sending(T0 + 2, note(app, "sent")))
     assert (kept.state, kept.counter, kept.kid, kept.sig) == (State.SENT, 7, "appkey", "appsig")
     assert signed == [1]  # the refused one was never signed
+
+
+def _revoked(key: VehicleKey) -> AuditEntry:
+    return AuditEntry(T0 + 5, "ops", "key_removed", key.kid, "vw", None)
+
+
+def _ended(c: Command) -> AuditEntry:
+    return AuditEntry(T0 + 5, "ops", "expired", "key revoked", c.brand, c.vin, c.id, c.name)
+
+
+def test_removing_keys_ends_the_open_commands_they_signed(brands: SqlStore, car: Vehicle) -> None:
+    store = brands.commands
+    for kid, owner in (("aaaa", 7), ("bbbb", 8)):
+        store.add_key(car.id, VehicleKey(kid, kid.encode() * 8, "phone", T0, "o", owner))
+    signed = {"counter": 1, "kid": "aaaa", "sig": "s"}
+    queued = store.add(new(car, 1, **signed), note(new(car, 1), "queued"))
+    other = store.add(new(car, 2, counter=1, kid="bbbb", sig="s"), note(new(car, 2), "queued"))
+    done = store.add(new(car, 3, counter=2, kid="aaaa", sig="s"), note(new(car, 3), "queued"))
+    assert store.move(done.id, State.SENT, T0 + 1, note(done, "sent"))
+    assert store.move(done.id, State.SUCCEEDED, T0 + 2, note(done, "succeeded"))
+    gone, ended = store.remove_keys(car.id, ["aaaa", "zzzz"], _revoked, _ended)
+    assert [k.kid for k in gone] == ["aaaa"]
+    assert [(c.id, c.state, c.reason) for c in ended] == [(queued.id, State.EXPIRED, "key revoked")]
+    assert [k.kid for k in store.keys(car.id)] == ["bbbb"]
+    assert store.get(other.id).state is State.QUEUED  # another key's command stays
+    assert store.get(done.id).state is State.SUCCEEDED  # a finished one is history
+    actions = [
+        e.action
+        for e in store.audit_log(
+            None, vin=None, command_id=None, since=0, until=2**62, after=0, limit=100
+        )
+    ]
+    assert actions.count("key_removed") == 1 and actions.count("expired") == 1
+    assert store.remove_keys(car.id, ["aaaa"], _revoked, _ended) == ([], [])
+
+
+def test_key_lists_take_increasing_serials_with_the_current_keys(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    store = brands.commands
+    got: list[tuple[str, int, list[str]]] = []
+
+    def publish(vin: str, serial: int, keys: list[VehicleKey]) -> None:
+        got.append((vin, serial, [k.kid for k in keys]))
+
+    assert store.key_list(car.id, publish) == 1
+    store.add_key(car.id, VehicleKey("aaaa", b"\x01" * 32, "phone", T0, "alice", 7))
+    assert store.key_list(car.id, publish) == 2
+    assert got == [(car.vin, 1, []), (car.vin, 2, ["aaaa"])]
+    assert store.next_counter(car.id, "platformkid") == 1  # command counters are apart
+    assert store.vin_of(car.id) == car.vin
+    brands.registry.delete_vehicle(car.vin)
+    assert store.key_list(car.id, publish) is None and store.vin_of(car.id) is None
+
+
+def test_two_processes_publish_a_vehicles_counters_in_order(
+    brands: SqlStore, car: Vehicle, db_url: str
+) -> None:
+    """Two stores on one database (two API processes): each marks queued commands sent and
+    publishes them; the publishes reach the broker in counter order (on PostgreSQL an
+    advisory lock is held from the counter to the publish; SQLite serves one process, where
+    the lock of `Delivery` does the same)."""
+    import threading
+    import time
+
+    from autocloud.bootstrap import open_store
+
+    if brands.dialect.name != "postgresql":
+        pytest.skip("SQLite serves one platform process")
+    second = open_store(db_url)
+    try:
+        stores = (brands.commands, second.commands)
+        ids = [store_add_queued(brands, car, n) for n in range(1, 21)]
+        published: list[int] = []
+
+        def publish(c: Command) -> None:
+            assert c.counter is not None
+            time.sleep(0.01 if c.counter % 2 else 0)  # odd ones hand over slowly
+            published.append(c.counter)
+
+        def work(k: int) -> None:
+            for command_id in ids[k::2]:
+                sending = Sending(T0 + 1, note(new(car, 0), "sent"), "kid1", lambda n: f"s{n}")
+                stores[k].mark_sent(command_id, sending, publish)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(published) == list(range(1, 21))
+        assert published == sorted(published)
+    finally:
+        second.close()
+
+
+def store_add_queued(brands: SqlStore, car: Vehicle, n: int) -> str:
+    c = new(car, n)
+    return brands.commands.add(c, note(c, "queued")).id

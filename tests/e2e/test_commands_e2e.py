@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from autocloud.bootstrap import SYSTEM, Platform, build
+from autocloud.domain.command_keyset import KeyRole
 from autocloud.domain.command_records import Command
+from autocloud.domain.command_signing import Signer, new_private_key
 from autocloud.entrypoints.cli.demo import InProcessProvisioner
 from autocloud.services.commands import CommandService
 from autocloud.settings import load_settings
@@ -79,6 +81,7 @@ def test_the_vehicles_were_enrolled_with_the_platform_key(world: tuple[Platform,
     platform, fleet = world
     key = service(platform).platform_key()
     assert all(v.remote.keys == {key.kid: key.public_key} for v in fleet.vehicles)
+    assert all(v.remote.roles == {key.kid: KeyRole.PLATFORM} for v in fleet.vehicles)
 
 
 def test_unlock_then_lock_succeed_and_the_twin_follows(world: tuple[Platform, Fleet]) -> None:
@@ -130,3 +133,19 @@ def test_a_command_that_outlives_its_expiry_expires(world: tuple[Platform, Fleet
     eventually(lambda: platform.telemetry.twin(SYSTEM, car.vin).online, timeout=20)
     assert car.remote.executed == 0  # nothing was sent to it after the expiry
     assert reported(platform, car.vin).get(LOCKS[0]) is True
+
+
+def test_key_changes_reach_the_car_over_the_broker(world: tuple[Platform, Fleet]) -> None:
+    """Enrolling and revoking an app key publishes a signed key list (retained) that the
+    simulated car applies: it trusts the key with its role, then drops it."""
+    platform, fleet = world
+    car = fleet.vehicles[0]
+    app = Signer(new_private_key())
+    service(platform).add_key(SYSTEM, car.vin, app.public.hex(), "depot tablet")
+    eventually(lambda: car.remote.roles.get(app.kid) == KeyRole.OPERATOR)
+    assert car.remote.keys[app.kid] == app.public
+    serial = car.remote.key_serial
+    service(platform).remove_key(SYSTEM, car.vin, app.kid)
+    eventually(lambda: app.kid not in car.remote.keys)
+    assert car.remote.key_serial > serial
+    assert service(platform).platform_key().kid in car.remote.keys

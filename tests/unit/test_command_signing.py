@@ -11,6 +11,7 @@ import msgspec
 import pytest
 
 from autocloud.domain import command_signing as signing
+from autocloud.domain.command_keyset import KeyEntry, KeyRole
 from autocloud.domain.command_signing import Rejection, Signer, new_private_key, verify
 from autocloud.sim import inbound
 from autocloud.sim.energy import PRESET_FOR, Powertrain
@@ -26,7 +27,7 @@ def car(vin: str, signer: Signer, powertrain: Powertrain = Powertrain.BEV) -> Si
     rng = random.Random(5)
     plan = FaultPlan(random.Random(6), offline_rate_per_h=0, clock_skew_s=0)
     vehicle = SimVehicle(vin, "vw", PRESET_FOR[powertrain], rng, (49.0, 8.4), plan, "sid1")
-    vehicle.remote.keys = {signer.kid: signer.public}
+    vehicle.remote.trust([KeyEntry(signer.kid, signer.public.hex(), KeyRole.PLATFORM)])
     return vehicle
 
 

@@ -59,15 +59,19 @@ export function formatAge(ms, now = Date.now()) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
+// Number formats by fraction digits, made once (toLocaleString makes one per call: slow
+// when the fleet list formats hundreds of values a second).
+const numberFormats = new Map([0, 1, 2, 4].map((d) => [d, new Intl.NumberFormat(undefined, { maximumFractionDigits: d })]));
+
 /** A signal value for people: numbers rounded to the precision that matters. */
 export function formatValue(value) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "number") {
-    if (Number.isInteger(value)) return value.toLocaleString();
+    if (Number.isInteger(value)) return numberFormats.get(0).format(value);
     const abs = Math.abs(value);
     const digits = abs >= 100 ? 1 : abs >= 1 ? 2 : 4;
-    return value.toLocaleString(undefined, { maximumFractionDigits: digits });
+    return numberFormats.get(digits).format(value);
   }
   if (Array.isArray(value)) return value.map(formatValue).join(", ");
   if (typeof value === "object") return JSON.stringify(value);

@@ -115,6 +115,7 @@ OWNER_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/v1/vehicles/{vin}/commands/signed"),
         ("GET", "/v1/vehicles/{vin}/keys"),
         ("POST", "/v1/vehicles/{vin}/keys"),
+        ("DELETE", "/v1/vehicles/{vin}/keys/{kid}"),
         ("GET", "/v1/fleet"),
         ("GET", "/v1/fleet/health"),
         ("GET", "/v1/fleet/positions"),

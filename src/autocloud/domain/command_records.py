@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from autocloud.domain.command_keyset import KeyEntry, KeyRole
 from autocloud.domain.commands import State
 
 # A command that ends without being carried out takes back the desired state it wrote, so
@@ -61,7 +62,11 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True)
 class VehicleKey:
-    """A public key a vehicle is enrolled with (the platform's, or an owner app's)."""
+    """A public key a vehicle is enrolled with (the platform's, or an app's).
+
+    Its role (what it may sign) follows from who it belongs to: the platform's key, an
+    owner's app key (`owner_id`), or an app key an operator or admin enrolled.
+    """
 
     kid: str
     public_key: bytes
@@ -69,3 +74,14 @@ class VehicleKey:
     added_ms: int
     added_by: str
     owner_id: int | None = None
+    platform: bool = False
+
+    @property
+    def role(self) -> KeyRole:
+        if self.platform:
+            return KeyRole.PLATFORM
+        return KeyRole.OWNER if self.owner_id is not None else KeyRole.OPERATOR
+
+    def entry(self) -> KeyEntry:
+        """The key as a vehicle learns it (in a key list or at provisioning)."""
+        return KeyEntry(self.kid, self.public_key.hex(), self.role)

@@ -92,11 +92,11 @@ def parse_public_key(text: str) -> bytes:
     return raw
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -136,7 +136,7 @@ class Signer:
             "counter": counter,
             "kid": self.kid,
         }
-        sig = _b64(self.private.sign(canonical(fields)))
+        sig = b64url(self.private.sign(canonical(fields)))
         return SignedCommand(**fields, sig=sig)
 
 
@@ -158,7 +158,7 @@ def authenticate(command: SignedCommand, keys: Mapping[str, bytes]) -> str | Non
     if public is None:
         return Rejection.UNKNOWN_KEY
     try:
-        signature = _unb64(command.sig)
+        signature = unb64url(command.sig)
         Ed25519PublicKey.from_public_bytes(public).verify(
             signature, canonical(msgspec.structs.asdict(command))
         )
@@ -206,6 +206,13 @@ def verify(
         command, vin=vin, now_ms=now_ms, last_counter=last_counters.get(command.kid, 0)
     )
     return Verdict(command, reason)
+
+
+def same_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two parameter sets sign to the same bytes. Python's `==` is not enough:
+    `1 == 1.0 == True`, but `1`, `1.0` and `true` are different JSON and different
+    signatures."""
+    return _ENCODER.encode(a) == _ENCODER.encode(b)
 
 
 def new_private_key() -> Ed25519PrivateKey:

@@ -97,10 +97,11 @@ def columns(rows: Iterable[Sequence[Any]], names: Sequence[str]) -> dict[str, li
 
 def snapshot_columns(positions: Sequence[Position]) -> dict[str, list[Any]]:
     """A snapshot in columns (SNAPSHOT_FIELDS)."""
-    return columns(
-        (
-            (p.vin, p.brand, p.model, *(p.fields.get(name) for name in LIVE_FIELDS))
-            for p in positions
-        ),
-        SNAPSHOT_FIELDS,
-    )
+    out: dict[str, list[Any]] = {
+        "vin": [p.vin for p in positions],
+        "brand": [p.brand for p in positions],
+        "model": [p.model for p in positions],
+    }
+    for name in LIVE_FIELDS:
+        out[name] = [p.fields.get(name) for p in positions]
+    return out

@@ -34,6 +34,7 @@ class CloudTopic(enum.StrEnum):
     COMMANDS = "commands"
     DIAG_REQUEST = "diag/request"
     CONFIG = "config"
+    KEYS = "keys"  # retained: the signed list of command keys the vehicle trusts
 
 
 class Reason(enum.StrEnum):

@@ -27,6 +27,12 @@ class Sending:
     sign: Callable[[int], str] | None = None
 
 
+# Hands a command just marked sent to the broker. The store calls it after the commit and
+# before it lets go of the vehicle's send lock, so counters reach the broker in order even
+# from two platform processes (see `adapters/sql/command_keys.vehicle_lock`).
+Publish = Callable[[Command], None]
+
+
 class CommandStore(Protocol):
     def add(
         self,
@@ -34,10 +40,12 @@ class CommandStore(Protocol):
         audit: AuditEntry,
         sending: Sending | None = None,
         desired: Mapping[str, Value] | None = None,
+        publish: Publish | None = None,
     ) -> Command:
         """Store a new command, its audit entry and the desired state it implies in the
         twin (`set_by` "command <id>"); with `sending`, also mark it sent: all in one
-        transaction (one commit before the publish). Conflict on a reused idempotency key."""
+        transaction (one commit before `publish`, which runs under the vehicle's send lock).
+        Conflict on a reused idempotency key."""
         ...
 
     def get(self, command_id: str) -> Command | None: ...
@@ -65,9 +73,12 @@ class CommandStore(Protocol):
         """Reserve and return the next signing counter of (vehicle, key), starting at 1."""
         ...
 
-    def mark_sent(self, command_id: str, sending: Sending) -> Command | None:
+    def mark_sent(
+        self, command_id: str, sending: Sending, publish: Publish | None = None
+    ) -> Command | None:
         """In one transaction: sign as `sending` says (the next counter of the vehicle and
-        key) and move the queued command to sent. None when it was no longer queued."""
+        key) and move the queued command to sent; then `publish` it, still under the
+        vehicle's send lock. None when it was no longer queued."""
         ...
 
     def move(
@@ -96,3 +107,23 @@ class CommandStore(Protocol):
     ) -> list[AuditEntry]: ...
     def add_key(self, vehicle_id: int, key: VehicleKey) -> VehicleKey: ...
     def keys(self, vehicle_id: int) -> list[VehicleKey]: ...
+    def remove_keys(
+        self,
+        vehicle_id: int,
+        kids: Collection[str],
+        audit: Callable[[VehicleKey], AuditEntry],
+        ended: Callable[[Command], AuditEntry],
+    ) -> tuple[list[VehicleKey], list[Command]]:
+        """In one transaction: delete these keys of the vehicle (an audit entry each) and
+        expire its open commands they signed (`ended` gives each one's audit entry; its
+        detail is the reason). The keys removed and the commands ended."""
+        ...
+
+    def vin_of(self, vehicle_id: int) -> str | None: ...
+    def key_list(
+        self, vehicle_id: int, publish: Callable[[str, int, list[VehicleKey]], None]
+    ) -> int | None:
+        """Take the next serial of the vehicle's key list with its current keys, commit, and
+        call `publish(vin, serial, keys)` under the vehicle's send lock; the serial, or None
+        when the vehicle is gone."""
+        ...

@@ -8,8 +8,13 @@ past their expiry; and tells the live stream (`Change("command", ...)`) and any 
 call of every change.
 
 Why a thread of its own: vehicle results and presence arrive on the ingest thread, which must
-not wait on the database or the broker; `after_commit` only queues work here. Sending is
-serialised per vehicle, so counters reach a vehicle in increasing order.
+not wait on the database or the broker; `after_commit` only queues work here.
+
+Order: a counter is taken, committed and handed to the broker under the vehicle's send lock
+(in this process one of `STRIPES` locks chosen by vehicle id; across processes the store's
+database lock, `CommandStore.add`/`mark_sent`), so counters reach a vehicle in increasing
+order. The same lock orders the vehicle's key lists (`publish_keys`): the signed list of
+the keys it trusts, published retained on `vehicles/{VIN}/keys` after every key change.
 """
 
 import logging
@@ -17,10 +22,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from autocloud.domain.clock import Clock
-from autocloud.domain.command_records import AuditEntry, Command
+from autocloud.domain.command_keyset import encode_key_list, sign_key_list
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.command_signing import SignedCommand, Signer, encode
 from autocloud.domain.commands import TERMINAL, State
 from autocloud.domain.errors import AutocloudError
@@ -32,8 +38,16 @@ from autocloud.services.fanout import Change, Hub
 from autocloud.services.ingest.stages import Batch
 
 log = logging.getLogger(__name__)
-Send = Callable[[str, str, bytes], None]
 SWEEP_S = 1.0
+STRIPES = 64  # in-process send locks, shared by vehicles whose ids fall on the same one
+
+
+class Send(Protocol):
+    """Publish to `vehicles/{vin}/{subtopic}` at QoS 1 (`Platform.send`)."""
+
+    def __call__(
+        self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False
+    ) -> None: ...
 
 
 def command_view(c: Command) -> dict[str, Any]:
@@ -87,8 +101,9 @@ class Delivery:
         self._send = send
         self._hub = hub
         self._clock = clock
-        self._locks: dict[int, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._stripes = tuple(threading.Lock() for _ in range(STRIPES))
+        self._keys_due: set[int] = set()  # vehicles whose last key list was not published
+        self._keys_guard = threading.Lock()
         self._changed = threading.Condition()
         self._version = 0  # counts changes, for `wait`
         self._work: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
@@ -150,11 +165,11 @@ class Delivery:
             self.changed(self._store.by_ids(arg))
         else:
             self.expire_due()
+            self._retry_keys()
 
     # --- sending ---------------------------------------------------------------------------
     def _lock(self, vehicle_id: int) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(vehicle_id, threading.Lock())
+        return self._stripes[hash(vehicle_id) % STRIPES]
 
     def send(self, command: Command) -> Command:
         """Sign and publish a queued command, or resend a sent one; return it as it is now."""
@@ -167,13 +182,16 @@ class Delivery:
                 return self._expire(current, now) or current
             if current.state is State.QUEUED:
                 sending = self._sending(current, now)
-                moved = self._store.mark_sent(current.id, sending)
-                if moved is None:
-                    return self._store.get(command.id) or current
-                current = moved
-                self.changed([current])
-            self._publish(current)
+                moved = self._store.mark_sent(current.id, sending, self._announce)
+                return moved or self._store.get(command.id) or current
+            self._publish(current)  # a resend: same counter and signature
             return current
+
+    def _announce(self, command: Command) -> None:
+        """Tell the stream a command was sent, then publish it (the store calls this under
+        the vehicle's send lock, once the counter is committed)."""
+        self.changed([command])
+        self._publish(command)
 
     def send_new(
         self, command: Command, audit: AuditEntry, desired: Mapping[str, Value] | None = None
@@ -182,12 +200,14 @@ class Delivery:
         marked sent in the same transaction (one commit before the publish); publish it."""
         with self._lock(command.vehicle_id):
             now = self._clock.now_ms()
-            stored = self._store.add(command, audit, self._sending(command, now), desired)
-            if stored.state is not State.SENT:  # not marked sent: nothing to publish
+
+            def announce(stored: Command) -> None:
+                self.changed([command])  # queued, then (in `_announce`) sent
+                self._announce(stored)
+
+            stored = self._store.add(command, audit, self._sending(command, now), desired, announce)
+            if stored.state is not State.SENT:  # not marked sent: nothing was published
                 self.changed([stored])
-                return stored
-            self.changed([command, stored])  # queued, then sent
-            self._publish(stored)
             return stored
 
     def _publish(self, command: Command) -> None:
@@ -217,6 +237,61 @@ class Delivery:
         detail = f"signed by {self._signer.kid}"
         audit = _audit(command, now, "platform", State.SENT.value, detail)
         return Sending(now, audit, self._signer.kid, sign)
+
+    # --- key lists -------------------------------------------------------------------------
+    def publish_keys(self, vehicle_id: int) -> int | None:
+        """Sign and publish (retained) the keys the vehicle is to trust now, with the next
+        serial; the serial, or None when it was not published (it is tried again at each
+        sweep) or the vehicle is gone."""
+        sent = [False]
+
+        def publish(vin: str, serial: int, keys: list[VehicleKey]) -> None:
+            sent[0] = self._send_keys(vin, serial, keys)
+
+        try:
+            with self._lock(vehicle_id):
+                serial = self._store.key_list(vehicle_id, publish)
+        except AutocloudError as exc:  # a database outage: the sweep tries again
+            log.warning("could not build the key list of vehicle %s: %s", vehicle_id, exc)
+            serial = 0
+        with self._keys_guard:
+            if serial is None or sent[0]:
+                self._keys_due.discard(vehicle_id)
+            else:
+                self._keys_due.add(vehicle_id)
+        return serial if sent[0] else None
+
+    def _send_keys(self, vin: str, serial: int, keys: list[VehicleKey]) -> bool:
+        platform = VehicleKey(
+            self._signer.kid, self._signer.public, "platform", 0, "platform", platform=True
+        )
+        listed = sign_key_list(
+            self._signer,
+            vin=vin,
+            serial=serial,
+            issued=self._clock.now_ms(),
+            keys=[k.entry() for k in (platform, *keys)],
+        )
+        try:
+            self._send(vin, CloudTopic.KEYS.value, encode_key_list(listed), retain=True)
+        except AutocloudError as exc:
+            log.warning("could not publish the key list of %s: %s", vin, exc)
+            return False
+        return True
+
+    def clear_keys(self, vin: str) -> None:
+        """Take back the retained key list of a deleted vehicle (a VIN registered again must
+        not inherit the keys of its former life)."""
+        try:
+            self._send(vin, CloudTopic.KEYS.value, b"", retain=True)
+        except AutocloudError as exc:
+            log.warning("could not clear the key list of %s: %s", vin, exc)
+
+    def _retry_keys(self) -> None:
+        with self._keys_guard:
+            due = sorted(self._keys_due)
+        for vehicle_id in due:
+            self.publish_keys(vehicle_id)
 
     # --- expiry ----------------------------------------------------------------------------
     def expire_due(self) -> int:

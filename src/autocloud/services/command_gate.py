@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from autocloud.domain.access import Principal
 from autocloud.domain.command_records import AuditEntry
-from autocloud.domain.command_signing import SIGNED_VERSION, SignedCommand
+from autocloud.domain.command_signing import SIGNED_VERSION, SignedCommand, same_params
 from autocloud.domain.commands import MAX_EXPIRY_S, CommandSpec
 from autocloud.domain.errors import Forbidden, InvalidInput, RateLimited, Refused
 from autocloud.domain.ratelimit import TokenBuckets
@@ -106,7 +106,7 @@ def check_signed(
         raise InvalidInput("a command id has 8 to 64 letters, digits, '-' or '_'")
     if signed.vin != vehicle.vin:
         raise InvalidInput("the command is signed for another VIN than the one in the path")
-    if checked != signed.params:
+    if not same_params(checked, signed.params):  # 1, 1.0 and true are different bytes
         raise InvalidInput(
             f"sign the parameters in full, as the command table gives them: {checked}"
         )

@@ -1,16 +1,21 @@
 """Keys a vehicle trusts for commands besides the platform's: owners' and operators' apps.
 
-What: enrolling an app's Ed25519 public key with a vehicle (`enrol`), and finding the
-enrolled key an app-signed command names (`app_key`; an owner's token may use only keys it
-enrolled itself). The vehicle learns the keys at provisioning (`GET /v1/vehicles/{vin}/keys`).
+What: enrolling an app's Ed25519 public key with a vehicle (`enrol`); choosing which keys a
+caller may revoke (`revocable`: an operator or admin any app key of the vehicle, an owner
+only their own); finding the enrolled key an app-signed command names (`app_key`; an owner's
+token may use only keys it enrolled itself) and checking that its role may sign the command
+(`permitted`). The vehicle learns the keys at provisioning (`GET /v1/vehicles/{vin}/keys`)
+and from the signed key list the platform publishes after each change
+(`Delivery.publish_keys`).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from autocloud.domain.access import Principal, Role
-from autocloud.domain.command_records import AuditEntry, VehicleKey
+from autocloud.domain.command_keyset import NOT_PERMITTED, PERMITTED, permits
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.command_signing import key_id, parse_public_key
-from autocloud.domain.errors import Conflict, InvalidInput
+from autocloud.domain.errors import Conflict, InvalidInput, NotFound, Refused
 from autocloud.domain.records import Vehicle
 from autocloud.ports.commands import CommandStore
 
@@ -52,3 +57,49 @@ def app_key(who: Principal, keys: Sequence[VehicleKey], kid: str, platform_kid: 
         if key.kid == kid and (who.owner_id is None or key.owner_id == who.owner_id):
             return key
     raise InvalidInput(f"key {kid!r} is not enrolled with this vehicle for this token")
+
+
+def permitted(key: VehicleKey, name: str) -> None:
+    """Refused (`not_permitted`) when the key's role may not sign command `name`; the
+    vehicle refuses it too."""
+    if not permits(key.role, name):
+        allowed = ", ".join(sorted(PERMITTED[key.role]))
+        raise Refused(
+            NOT_PERMITTED,
+            f"{name} may not be signed by {key.role.value} key {key.kid}; it may sign: {allowed}",
+        )
+
+
+def revocable(who: Principal, keys: Sequence[VehicleKey], kid: str, platform_kid: str) -> str:
+    """The kid to revoke: an operator or admin may revoke any app key of the vehicle, its
+    owner only a key they enrolled (another's is not found, as one that does not exist)."""
+    if kid == platform_kid:
+        raise Conflict("the platform's key cannot be revoked from one vehicle")
+    if who.owner_id is None:
+        who.require(Role.OPERATOR)
+    for key in keys:
+        if key.kid == kid and (who.owner_id is None or key.owner_id == who.owner_id):
+            return kid
+    raise NotFound(f"key {kid!r} not found")
+
+
+def revoked_audit(
+    who: str, vehicle: Vehicle, now: int, why: str
+) -> Callable[[VehicleKey], AuditEntry]:
+    """The audit entry of each revoked key."""
+
+    def entry(key: VehicleKey) -> AuditEntry:
+        detail = f"{key.kid} ({key.label}): {why}"
+        return AuditEntry(now, who, "key_removed", detail, vehicle.brand, vehicle.vin)
+
+    return entry
+
+
+def ended_audit(who: str, now: int, kids_why: str) -> Callable[[Command], AuditEntry]:
+    """The audit entry (and reason) of each open command a revoked key had signed."""
+
+    def entry(c: Command) -> AuditEntry:
+        detail = f"the key that signed it was revoked ({kids_why})"
+        return AuditEntry(now, who, "expired", detail, c.brand, c.vin, c.id, c.name)
+
+    return entry

@@ -15,7 +15,7 @@ verifies it against the same key.
 """
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.clock import Clock
@@ -28,6 +28,7 @@ from autocloud.domain.command_signing import (
     SignedCommand,
     Signer,
     authenticate,
+    same_params,
 )
 from autocloud.domain.commands import (
     COMMANDS,
@@ -38,13 +39,20 @@ from autocloud.domain.commands import (
     State,
     spec_of,
 )
-from autocloud.domain.errors import Conflict, InvalidInput, NotFound
+from autocloud.domain.errors import Conflict, InvalidInput, NotFound, Refused
 from autocloud.domain.records import Page, Vehicle
 from autocloud.ports.commands import CommandStore
 from autocloud.ports.stores import TelemetryReader
 from autocloud.services.command_delivery import Delivery
 from autocloud.services.command_gate import Gate, Limits, authorise, check_signed
-from autocloud.services.command_keys import app_key, enrol
+from autocloud.services.command_keys import (
+    app_key,
+    ended_audit,
+    enrol,
+    permitted,
+    revocable,
+    revoked_audit,
+)
 from autocloud.services.registry import RegistryService, cursor_of, parse_cursor
 
 MAX_WAIT_S = 60.0
@@ -138,6 +146,16 @@ class CommandService:
         now = self._clock.now_ms()
         checked = check_signed(signed, vehicle, spec.validate(signed.params), now)
         key = app_key(who, self._store.keys(vehicle.id), signed.kid, self._signer.kid)
+        try:
+            permitted(key, spec.name)  # the car refuses it too: its key list has the role
+        except Refused as exc:
+            detail = f"{exc.reason}: {exc}"
+            self._store.audit(
+                AuditEntry(
+                    now, who.name, "refused", detail, vehicle.brand, vehicle.vin, None, spec.name
+                )
+            )
+            raise
         if authenticate(signed, {key.kid: key.public_key}) is not None:
             raise InvalidInput(f"the signature does not hold for key {key.kid} over these fields")
         first = self._store.get(signed.id)
@@ -270,7 +288,9 @@ class CommandService:
 
     # --- keys ------------------------------------------------------------------------------
     def platform_key(self) -> VehicleKey:
-        return VehicleKey(self._signer.kid, self._signer.public, PLATFORM_KEY_LABEL, 0, "platform")
+        return VehicleKey(
+            self._signer.kid, self._signer.public, PLATFORM_KEY_LABEL, 0, "platform", platform=True
+        )
 
     def keys(self, who: Principal, vin: str) -> list[VehicleKey]:
         """The public keys the vehicle trusts: the platform's, then enrolled app keys."""
@@ -281,13 +301,52 @@ class CommandService:
         """Enrol an app's public key with a vehicle (an operator, or the vehicle's owner)."""
         vehicle = self._registry.vehicle(who, vin)
         now = self._clock.now_ms()
-        return enrol(self._store, self._signer.kid, who, vehicle, public_key, label, now)
+        added = enrol(self._store, self._signer.kid, who, vehicle, public_key, label, now)
+        self.delivery.publish_keys(vehicle.id)  # the car learns it without a new provisioning
+        return added
+
+    def remove_key(self, who: Principal, vin: str, kid: str) -> None:
+        """Revoke an app key of a vehicle (an operator or admin: any; an owner: their own).
+        Its open commands expire, and the car gets a key list without it."""
+        vehicle = self._registry.vehicle(who, vin)
+        kid = revocable(who, self._store.keys(vehicle.id), kid, self._signer.kid)
+        self._revoke(vehicle, [kid], who.name, "revoked")
+
+    def owner_leaving(self, vehicle: Vehicle, owner_id: int, caller: str) -> None:
+        """Registry hook, before and after an owner is detached from a vehicle (sold): the
+        keys that owner enrolled with it are revoked."""
+        kids = [k.kid for k in self._store.keys(vehicle.id) if k.owner_id == owner_id]
+        self._revoke(vehicle, kids, caller, f"owner {owner_id} detached from the vehicle")
+
+    def vehicle_removing(self, vehicle_id: int) -> Callable[[], None]:
+        """Registry hook, before a vehicle is deleted (its keys and counters go with it):
+        after the delete, the retained key list is taken back from the broker."""
+        vin = self._store.vin_of(vehicle_id)
+        return lambda: None if vin is None else self.delivery.clear_keys(vin)
+
+    def _revoke(self, vehicle: Vehicle, kids: list[str], caller: str, why: str) -> None:
+        if not kids:
+            return
+        now = self._clock.now_ms()
+        gone, ended = self._store.remove_keys(
+            vehicle.id,
+            kids,
+            revoked_audit(caller, vehicle, now, why),
+            ended_audit(caller, now, ", ".join(kids)),
+        )
+        self.delivery.changed(ended)
+        if gone:
+            self.delivery.publish_keys(vehicle.id)
 
 
 def _same_request(
     first: Command, vehicle: Vehicle, name: str, params: Mapping[str, object]
 ) -> Command:
-    if first.vehicle_id != vehicle.id or first.name != name or first.params != dict(params):
+    if (
+        first.vehicle_id != vehicle.id
+        or first.name != name
+        or not same_params(first.params, params)
+    ):
         raise Conflict(
             "this idempotency key was used for a different command; use a new key per command"
         )

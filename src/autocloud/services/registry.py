@@ -55,6 +55,9 @@ class RegistryService:
         # Called with a vehicle's id before it is deleted; each returns what to run after the
         # delete (fleet gateways take the VIN out of their broker grants).
         self.before_remove: list[Callable[[int], Callable[[], None]]] = []
+        # Called with (vehicle, owner id, caller name) before an owner is detached and again
+        # after (an owner's app keys go with the ownership: services/commands.py).
+        self.owner_leaving: list[Callable[[Vehicle, int, str], None]] = []
 
     # --- brands --------------------------------------------------------------------------
     def add_brand(self, who: Principal, brand_id: str, name: str) -> Brand:
@@ -183,8 +186,12 @@ class RegistryService:
         who.require(Role.OPERATOR)
         vehicle = self.vehicle(who, vin)
         self._owner(who, owner_id)
+        for leaving in self.owner_leaving:  # first: a failure leaves the ownership as it was
+            leaving(vehicle, owner_id, who.name)
         self._registry.detach_owner(vehicle.id, owner_id)
         self._forget_owned([owner_id])
+        for leaving in self.owner_leaving:  # again: a key enrolled meanwhile goes too
+            leaving(vehicle, owner_id, who.name)
         return self.vehicle(who, vin)
 
     # --- API tokens ----------------------------------------------------------------------

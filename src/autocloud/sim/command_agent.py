@@ -3,7 +3,8 @@
 For each message on `vehicles/{vin}/commands` the simulated car:
 
 1. authenticates it with the keys it was enrolled with (`command_signing.authenticate`):
-   unknown key or bad signature -> `rejected`;
+   unknown key or bad signature -> `rejected`; a command the key's role may not sign
+   (an owner's app key and the immobiliser, `command_keyset.permits`) -> `not_permitted`;
 2. answers a command id it has already answered with the stored answer (a resend after a
    reconnect must not unlock twice);
 3. checks VIN, expiry (its own clock) and the counter of the key (`command_signing.check`);
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from autocloud.domain import command_signing as signing
+from autocloud.domain.command_keyset import NOT_PERMITTED, permits
 from autocloud.domain.commands import SOC, SPECS, SPEED
 from autocloud.domain.errors import InvalidInput
 from autocloud.domain.protocol import CommandStatus, Topic
@@ -42,6 +44,9 @@ def handle(vehicle: "SimVehicle", payload: bytes, now_ms: int) -> "Outgoing":
         return []
     remote = vehicle.remote
     reason = signing.authenticate(command, remote.keys)
+    role = remote.roles.get(command.kid)
+    if reason is None and command.name in SPECS and not permits(role, command.name):
+        reason = NOT_PERMITTED  # e.g. an owner's app key and the immobiliser
     if reason is not None:
         return [_reply(vehicle, now_ms, command.id, (CommandStatus.REJECTED.value, reason, {}))]
     stored = remote.answers.get(command.id)

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
+from autocloud.domain.command_keyset import KeyEntry
 from autocloud.domain.vin import check_digit
 from autocloud.sim.energy import PRESET_FOR, Powertrain
 from autocloud.sim.faults import FaultPlan
@@ -65,8 +66,8 @@ class Provisioner(Protocol):
 class KeyEnrolment(Protocol):
     """A provisioner that also enrols vehicles with the keys that sign their commands."""
 
-    def command_keys(self, vin: str) -> dict[str, bytes]:
-        """kid -> raw Ed25519 public key, for each key the vehicle is to trust."""
+    def command_keys(self, vin: str) -> list[KeyEntry]:
+        """Each key the vehicle is to trust, with its role (what it may sign)."""
         ...
 
 
@@ -156,7 +157,7 @@ class Fleet:
                 batch_samples=self.config.batch_samples,
             )
             if isinstance(self._provisioner, KeyEnrolment):
-                vehicle.remote.keys = self._provisioner.command_keys(vin)
+                vehicle.remote.trust(self._provisioner.command_keys(vin))
             self.vehicles.append(vehicle)
             self._secrets[vin] = secret
             if progress:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from autocloud.domain.protocol import PROTOCOL_VERSION, CloudTopic, Topic
-from autocloud.sim import command_agent, ecus
+from autocloud.sim import command_agent, ecus, key_agent
 
 if TYPE_CHECKING:
     from autocloud.sim.vehicle import SimVehicle
@@ -28,8 +28,11 @@ Handler = Callable[["SimVehicle", bytes, int], Outgoing]
 HANDLERS: dict[str, Handler] = {}
 HANDLERS[CloudTopic.DIAG_REQUEST.value] = ecus.handle
 HANDLERS[CloudTopic.COMMANDS.value] = command_agent.handle
+HANDLERS[CloudTopic.KEYS.value] = key_agent.handle
 
-SUBSCRIBED = tuple(t.value for t in (CloudTopic.COMMANDS, CloudTopic.DIAG_REQUEST))
+SUBSCRIBED = tuple(
+    t.value for t in (CloudTopic.COMMANDS, CloudTopic.DIAG_REQUEST, CloudTopic.KEYS)
+)
 
 
 def reply(vehicle: "SimVehicle", kind: Topic, now_ms: int, **fields: Any) -> tuple[str, bytes]:

@@ -8,12 +8,22 @@ of vehicle results is `command_results.write_results` (re-exported here for the 
 
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select, update
+from sqlalchemy import Connection, Engine, Select, select
 from sqlalchemy.exc import IntegrityError
 
+from autocloud.adapters.sql.command_keys import (
+    add_key,
+    key_list,
+    keys_of,
+    next_counter,
+    remove_keys,
+    vehicle_lock,
+    vin_of,
+)
 from autocloud.adapters.sql.command_results import write_results
 from autocloud.adapters.sql.command_rows import (
     audit_entry,
@@ -26,15 +36,13 @@ from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.schema_commands import (
     command_audit,
-    command_counters,
-    command_keys,
     commands,
 )
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey, desired_by
 from autocloud.domain.commands import OPEN, State
 from autocloud.domain.errors import Conflict
 from autocloud.domain.records import Value
-from autocloud.ports.commands import Sending
+from autocloud.ports.commands import Publish, Sending
 
 SignalIds = Callable[[Iterable[str]], dict[str, int]]
 
@@ -55,6 +63,7 @@ class SqlCommands:
         audit: AuditEntry,
         sending: Sending | None = None,
         desired: Mapping[str, Value] | None = None,
+        publish: Publish | None = None,
     ) -> Command:
         values = {
             "id": command.id,
@@ -82,19 +91,29 @@ class SqlCommands:
                 raise TypeError("this command store was built without signal ids")
             found = self._signal_ids(desired)  # before the transaction: it may write them
             ids = {found[path]: value for path, value in desired.items()}
-        with translated(), self._engine.begin() as conn:
-            try:
-                key = conn.execute(commands.insert().values(**values)).inserted_primary_key
-            except IntegrityError:
-                raise Conflict(
-                    "a command with this idempotency key exists already (or the vehicle is gone)"
-                ) from None
-            conn.execute(command_audit.insert().values(**audit_values(audit)))
-            by = desired_by(command.id)
-            upsert_desired(conn, self._dialect, command.vehicle_id, ids, command.queued_ms, by)
-            sent = None if sending is None else self._sent(conn, command, sending)
+        with translated(), self._conn(command.vehicle_id, sending is not None) as conn:
+            with conn.begin():
+                try:
+                    key = conn.execute(commands.insert().values(**values)).inserted_primary_key
+                except IntegrityError:
+                    raise Conflict(
+                        "a command with this idempotency key exists already "
+                        "(or the vehicle is gone)"
+                    ) from None
+                conn.execute(command_audit.insert().values(**audit_values(audit)))
+                by = desired_by(command.id)
+                upsert_desired(conn, self._dialect, command.vehicle_id, ids, command.queued_ms, by)
+                sent = None if sending is None else self._sent(conn, command, sending)
+            if sent is not None and publish is not None:
+                publish(sent)  # committed, and still under the vehicle's lock
         assert key is not None
         return sent or _with_row(command, int(key[0]))
+
+    def _conn(self, vehicle_id: int, locked: bool) -> AbstractContextManager[Connection]:
+        """A connection; holding the vehicle's send lock when a counter is to be taken."""
+        if locked:
+            return vehicle_lock(self._engine, self._dialect, vehicle_id)
+        return self._engine.connect()
 
     def _one(self, query: Select[Any]) -> Command | None:
         with translated(), self._engine.connect() as conn:
@@ -158,26 +177,27 @@ class SqlCommands:
         with translated(), self._engine.connect() as conn:
             return [command_of(r) for r in conn.execute(query)]
 
-    def _next_counter(self, conn: Connection, vehicle_id: int, kid: str) -> int:
-        key = (command_counters.c.vehicle_id == vehicle_id) & (command_counters.c.kid == kid)
-        seed = self._dialect.insert(command_counters).values(
-            vehicle_id=vehicle_id, kid=kid, counter=0
-        )
-        conn.execute(seed.on_conflict_do_nothing())
-        conn.execute(
-            update(command_counters).where(key).values(counter=command_counters.c.counter + 1)
-        )
-        value: int = conn.execute(select(command_counters.c.counter).where(key)).scalar_one()
-        return value
-
     def next_counter(self, vehicle_id: int, kid: str) -> int:
         with translated(), self._engine.begin() as conn:
-            return self._next_counter(conn, vehicle_id, kid)
+            return next_counter(conn, self._dialect, vehicle_id, kid)
 
-    def mark_sent(self, command_id: str, sending: Sending) -> Command | None:
-        with translated(), self._engine.begin() as conn:
-            row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
-            return None if row is None else self._sent(conn, command_of(row), sending)
+    def mark_sent(
+        self, command_id: str, sending: Sending, publish: Publish | None = None
+    ) -> Command | None:
+        with translated(), self._engine.connect() as conn:
+            vehicle_id = conn.execute(
+                select(commands.c.vehicle_id).where(commands.c.id == command_id)
+            ).scalar_one_or_none()
+            conn.rollback()
+        if vehicle_id is None:
+            return None
+        with translated(), vehicle_lock(self._engine, self._dialect, vehicle_id) as conn:
+            with conn.begin():
+                row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
+                sent = None if row is None else self._sent(conn, command_of(row), sending)
+            if sent is not None and publish is not None:
+                publish(sent)  # committed, and still under the vehicle's lock
+        return sent
 
     def _sent(self, conn: Connection, command: Command, sending: Sending) -> Command | None:
         """Sign (when the platform does) and move to sent, in the caller's transaction."""
@@ -185,7 +205,7 @@ class SqlCommands:
         detail = sending.audit.detail
         if sending.sign is not None:
             assert sending.kid is not None, "the platform signs with its key id"
-            counter = self._next_counter(conn, command.vehicle_id, sending.kid)
+            counter = next_counter(conn, self._dialect, command.vehicle_id, sending.kid)
             fields = {"counter": counter, "kid": sending.kid, "sig": sending.sign(counter)}
             detail = f"{detail}, counter {counter}"
         if not move(conn, command.id, State.SENT, sending.now_ms, fields):
@@ -254,35 +274,39 @@ class SqlCommands:
             return [audit_entry(r) for r in conn.execute(query)]
 
     def add_key(self, vehicle_id: int, key: VehicleKey) -> VehicleKey:
-        values = {
-            "vehicle_id": vehicle_id,
-            "kid": key.kid,
-            "public_key": key.public_key.hex(),
-            "label": key.label,
-            "owner_id": key.owner_id,
-            "added_ms": key.added_ms,
-            "added_by": key.added_by,
-        }
         with translated(), self._engine.begin() as conn:
-            try:
-                conn.execute(command_keys.insert().values(**values))
-            except IntegrityError:
-                raise Conflict(f"key {key.kid} is enrolled with this vehicle already") from None
-        return key
+            return add_key(conn, vehicle_id, key)
 
     def keys(self, vehicle_id: int) -> list[VehicleKey]:
-        query = (
-            select(command_keys)
-            .where(command_keys.c.vehicle_id == vehicle_id)
-            .order_by(command_keys.c.added_ms, command_keys.c.kid)
-        )
         with translated(), self._engine.connect() as conn:
-            return [
-                VehicleKey(
-                    r.kid, bytes.fromhex(r.public_key), r.label, r.added_ms, r.added_by, r.owner_id
-                )
-                for r in conn.execute(query)
-            ]
+            return keys_of(conn, vehicle_id)
+
+    def remove_keys(
+        self,
+        vehicle_id: int,
+        kids: Collection[str],
+        audit: Callable[[VehicleKey], AuditEntry],
+        ended: Callable[[Command], AuditEntry],
+    ) -> tuple[list[VehicleKey], list[Command]]:
+        with translated(), self._engine.begin() as conn:
+            gone, ids = remove_keys(conn, vehicle_id, kids, audit, ended)
+        return gone, self.by_ids(ids)
+
+    def vin_of(self, vehicle_id: int) -> str | None:
+        with translated(), self._engine.connect() as conn:
+            return vin_of(conn, vehicle_id)
+
+    def key_list(
+        self, vehicle_id: int, publish: Callable[[str, int, list[VehicleKey]], None]
+    ) -> int | None:
+        with translated(), vehicle_lock(self._engine, self._dialect, vehicle_id) as conn:
+            with conn.begin():
+                vin = vin_of(conn, vehicle_id)
+                if vin is None:
+                    return None
+                serial, keys = key_list(conn, self._dialect, vehicle_id)
+            publish(vin, serial, keys)  # committed, and still under the vehicle's lock
+        return serial
 
 
 def _with_row(command: Command, row: int) -> Command:

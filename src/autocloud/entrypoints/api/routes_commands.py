@@ -167,3 +167,14 @@ def vehicle_keys(vin: str, who: Who, p: Plat) -> list[KeyOut]:
 def add_vehicle_key(vin: str, body: KeyIn, who: Who, p: Plat) -> KeyOut:
     """Enrol an app's Ed25519 public key (an operator, or the vehicle's owner)."""
     return KeyOut.of(_svc(p).add_key(who, vin, body.public_key, body.label))
+
+
+@router.delete(
+    "/vehicles/{vin}/keys/{kid}", status_code=status.HTTP_204_NO_CONTENT, tags=["commands"]
+)
+def remove_vehicle_key(vin: str, kid: str, who: Who, p: Plat) -> Response:
+    """Revoke an app key (an operator or admin: any app key of the vehicle; an owner: a key
+    they enrolled). Its open commands expire, and the vehicle is sent a key list without it,
+    so a command it signs is refused by the car (`unknown_key`). The platform's key is 409."""
+    _svc(p).remove_key(who, vin, kid)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

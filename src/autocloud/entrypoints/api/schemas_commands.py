@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autocloud.domain.command_keyset import PERMITTED, KeyRole
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.command_signing import SignedCommand
 from autocloud.domain.commands import CommandSpec, Param
@@ -173,6 +174,11 @@ class KeyOut(BaseModel):
     owner_id: int | None
     added_ms: int
     added_by: str
+    role: KeyRole = Field(
+        description="platform: signs every command; owner: the commands an owner may send; "
+        "operator: the commands an operator may send."
+    )
+    commands: list[str] = Field(description="The commands a key of this role may sign.")
 
     @classmethod
     def of(cls, k: VehicleKey) -> "KeyOut":
@@ -183,4 +189,6 @@ class KeyOut(BaseModel):
             owner_id=k.owner_id,
             added_ms=k.added_ms,
             added_by=k.added_by,
+            role=k.role,
+            commands=sorted(PERMITTED[k.role]),
         )

@@ -1,4 +1,4 @@
-"""`autocloud command send|list|show|catalog` and `autocloud audit`: remote commands via the API.
+"""`autocloud command send|send-signed|list|show|catalog`, `autocloud audit`: commands via the API.
 
 `send --wait` follows the lifecycle live: each step (queued, sent, delivered, and the end)
 is printed as the platform records it, with its time since the command was queued.
@@ -87,6 +87,33 @@ def send(
     console.print(f"command [bold]{c['id']}[/] {c['name']} → {c['vin']}: {c['state']}")
     if wait:
         final = follow(api, c["id"], (c["expires_ms"] - c["issued_ms"]) / 1000 + 5)
+        if final["state"] != "succeeded":
+            raise typer.Exit(1)
+
+
+@command.command("send-signed")
+def send_signed(
+    vin: str,
+    file: Annotated[Path, typer.Argument(help="the signed command (JSON) an app produced")],
+    wait: Annotated[bool, typer.Option(help="follow the lifecycle until it ends")] = False,
+) -> None:
+    """Forward a command an app signed with a key enrolled for the vehicle."""
+    try:
+        body = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"{file} is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise CliError(f"{file} must hold one signed command (a JSON object)")
+    api = Api()
+    c = api.post(f"/v1/vehicles/{vin}/commands/signed", body)
+    console.print(
+        f"command [bold]{c['id']}[/] {c['name']} → {c['vin']}: {c['state']} "
+        f"(app key {c['kid']}, counter {c['counter']})"
+    )
+    if wait:
+        final = follow(api, c["id"], max(0.0, (c["expires_ms"] - time.time() * 1000) / 1000) + 5)
         if final["state"] != "succeeded":
             raise typer.Exit(1)
 

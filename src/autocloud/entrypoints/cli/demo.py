@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 from autocloud.bootstrap import SYSTEM, Platform
+from autocloud.domain.command_keyset import KeyEntry
 from autocloud.domain.errors import Conflict
 from autocloud.entrypoints.cli.render import console
 from autocloud.entrypoints.cli.sim_cmd import drive_fleet, prepare_map
@@ -28,11 +29,11 @@ class InProcessProvisioner:
         except Conflict:
             return self._registry.rotate_secret(SYSTEM, vin).secret
 
-    def command_keys(self, vin: str) -> dict[str, bytes]:
-        """The keys the vehicle is to trust for signed commands (enrolment)."""
+    def command_keys(self, vin: str) -> list[KeyEntry]:
+        """The keys the vehicle is to trust for signed commands, with their roles."""
         if self._commands is None:
-            return {}
-        return {k.kid: k.public_key for k in self._commands.keys(SYSTEM, vin)}
+            return []
+        return [k.entry() for k in self._commands.keys(SYSTEM, vin)]
 
 
 def run_demo(

@@ -11,6 +11,7 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
+from autocloud.domain.command_keyset import KeyEntry, key_entries
 from autocloud.domain.gateway import MAX_GRANTS_PER_CALL
 from autocloud.domain.timeparse import parse_span_ms
 from autocloud.entrypoints.cli.client import Api, CliError
@@ -47,10 +48,9 @@ class ApiProvisioner:
         secret: str = done["credential"]["password"]
         return secret
 
-    def command_keys(self, vin: str) -> dict[str, bytes]:
-        """The keys the vehicle is to trust for signed commands (enrolment)."""
-        keys = self._api.get(f"/v1/vehicles/{vin}/keys")
-        return {k["kid"]: bytes.fromhex(k["public_key"]) for k in keys}
+    def command_keys(self, vin: str) -> list[KeyEntry]:
+        """The keys the vehicle is to trust for signed commands, with their roles."""
+        return key_entries(self._api.get(f"/v1/vehicles/{vin}/keys"))
 
 
 class ApiGatewayProvisioner:

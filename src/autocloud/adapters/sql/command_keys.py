@@ -1,0 +1,145 @@
+"""Vehicles' command keys in SQL, and the per-vehicle lock that orders what reaches a car.
+
+What: enrolling, listing and revoking keys (`command_keys` table); a revocation also ends the
+vehicle's open commands signed with the revoked keys (`expired`, so a queued one is never
+sent) and writes its audit entries, in one transaction. `key_list` takes the next serial of
+the vehicle's key list (a row of `command_counters` under the name `KEY_LIST_COUNTER`) with
+the keys as they are after every committed change.
+
+`vehicle_lock` is held while a counter or serial is taken, committed and published: on
+PostgreSQL a session-level advisory lock on (LOCK_CLASS, vehicle id), so two API processes
+hand a vehicle's messages to the broker in counter order; on SQLite the connection only
+(SQLite serves one platform process; its in-process lock, `Delivery`, orders the sends).
+"""
+
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from autocloud.adapters.sql.command_rows import audit_values, command_of, move
+from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.schema import vehicles
+from autocloud.adapters.sql.schema_commands import (
+    command_audit,
+    command_counters,
+    command_keys,
+    commands,
+)
+from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
+from autocloud.domain.commands import OPEN, State
+from autocloud.domain.errors import Conflict
+
+KEY_LIST_COUNTER = "key-list"  # `command_counters.kid` of a vehicle's key-list serial
+LOCK_CLASS = 0x636D64  # first key of the advisory locks of command sending ("cmd")
+
+
+@contextmanager
+def vehicle_lock(engine: Engine, dialect: Dialect, vehicle_id: int) -> Iterator[Connection]:
+    """A connection that holds the vehicle's send lock until the block ends."""
+    with engine.connect() as conn:
+        if dialect.name != "postgresql":
+            yield conn
+            return
+        key = {"c": LOCK_CLASS, "v": vehicle_id}
+        conn.execute(text("SELECT pg_advisory_lock(:c, :v)"), key)
+        conn.commit()  # the lock belongs to the session: transactions come and go under it
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(:c, :v)"), key)
+            conn.commit()
+
+
+def key_of(r: Row[Any]) -> VehicleKey:
+    return VehicleKey(
+        r.kid, bytes.fromhex(r.public_key), r.label, r.added_ms, r.added_by, r.owner_id
+    )
+
+
+def add_key(conn: Connection, vehicle_id: int, key: VehicleKey) -> VehicleKey:
+    values = {
+        "vehicle_id": vehicle_id,
+        "kid": key.kid,
+        "public_key": key.public_key.hex(),
+        "label": key.label,
+        "owner_id": key.owner_id,
+        "added_ms": key.added_ms,
+        "added_by": key.added_by,
+    }
+    try:
+        conn.execute(command_keys.insert().values(**values))
+    except IntegrityError:
+        raise Conflict(f"key {key.kid} is enrolled with this vehicle already") from None
+    return key
+
+
+def keys_of(conn: Connection, vehicle_id: int) -> list[VehicleKey]:
+    query = (
+        select(command_keys)
+        .where(command_keys.c.vehicle_id == vehicle_id)
+        .order_by(command_keys.c.added_ms, command_keys.c.kid)
+    )
+    return [key_of(r) for r in conn.execute(query)]
+
+
+def remove_keys(
+    conn: Connection,
+    vehicle_id: int,
+    kids: Collection[str],
+    audit: Callable[[VehicleKey], AuditEntry],
+    ended: Callable[[Command], AuditEntry],
+) -> tuple[list[VehicleKey], list[str]]:
+    """Delete these keys of the vehicle and expire its open commands they signed (with
+    `ended`'s audit entry and reason); the keys that were there and the ended commands."""
+    if not kids:
+        return [], []
+    mine = (command_keys.c.vehicle_id == vehicle_id) & command_keys.c.kid.in_(sorted(kids))
+    gone = [key_of(r) for r in conn.execute(select(command_keys).where(mine))]
+    if not gone:
+        return [], []
+    conn.execute(delete(command_keys).where(mine))
+    for key in gone:
+        conn.execute(command_audit.insert().values(**audit_values(audit(key))))
+    signed = (
+        (commands.c.vehicle_id == vehicle_id)
+        & commands.c.kid.in_([k.kid for k in gone])
+        & commands.c.state.in_([s.value for s in OPEN])
+    )
+    done: list[str] = []
+    for row in conn.execute(select(commands).where(signed)).all():
+        command = command_of(row)
+        entry = ended(command)
+        if move(conn, command.id, State.EXPIRED, entry.at_ms, {"reason": entry.detail}):
+            conn.execute(command_audit.insert().values(**audit_values(entry)))
+            done.append(command.id)
+    return gone, done
+
+
+def next_counter(conn: Connection, dialect: Dialect, vehicle_id: int, kid: str) -> int:
+    """Take the next counter of (vehicle, kid), starting at 1, in the caller's transaction
+    (the UPDATE holds the row until it commits)."""
+    key = (command_counters.c.vehicle_id == vehicle_id) & (command_counters.c.kid == kid)
+    seed = dialect.insert(command_counters).values(vehicle_id=vehicle_id, kid=kid, counter=0)
+    conn.execute(seed.on_conflict_do_nothing())
+    conn.execute(update(command_counters).where(key).values(counter=command_counters.c.counter + 1))
+    value: int = conn.execute(select(command_counters.c.counter).where(key)).scalar_one()
+    return value
+
+
+def key_list(conn: Connection, dialect: Dialect, vehicle_id: int) -> tuple[int, list[VehicleKey]]:
+    """The next serial of the vehicle's key list and its keys, in the caller's transaction."""
+    serial = next_counter(conn, dialect, vehicle_id, KEY_LIST_COUNTER)
+    return serial, keys_of(conn, vehicle_id)
+
+
+def vin_of(conn: Connection, vehicle_id: int) -> str | None:
+    vin: str | None = conn.execute(
+        select(vehicles.c.vin).where(vehicles.c.id == vehicle_id)
+    ).scalar_one_or_none()
+    return vin
