@@ -218,6 +218,15 @@ class Platform:
         return token
 
 
+def _forget_in_ingest(pipeline: Pipeline) -> Callable[[int], Callable[[], None]]:
+    """A removal hook: once the vehicle is deleted, ingest stops attributing its VIN to it."""
+
+    def hook(vehicle_id: int) -> Callable[[], None]:
+        return lambda: pipeline.authorise.forget_vehicle(vehicle_id)
+
+    return hook
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     """Build the platform that `settings` describe (nothing is started yet)."""
     clock = clock or SystemClock()
@@ -310,6 +319,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     platform._stops.append(platform.webhooks.stop)
     platform.gateways = GatewayService(store.gateways, gateway_access, clock)
     registry.before_remove.append(platform.gateways.vehicle_removing)
+    registry.before_remove.append(_forget_in_ingest(pipeline))
     from autocloud.adapters import osm_map
 
     platform.mapdata = MapData(

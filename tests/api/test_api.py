@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from autocloud.bootstrap import SYSTEM
 from autocloud.domain.access import Role
 from tests.api.conftest import (
     LOCKED,
@@ -928,3 +929,17 @@ def test_integer_signals_come_back_as_integers(env: Env) -> None:
     ).json()["points"]
     assert {p["path"]: p["value"] for p in points} == {odometer: 42_000, SPEED: 12.5}
     assert isinstance(next(p["value"] for p in points if p["path"] == odometer), int)
+
+
+def test_a_vin_registered_again_streams_into_its_new_twin(env: Env) -> None:
+    """Ingest must not keep attributing a removed VIN to the vehicle it used to be, whoever
+    removed it (the API route, the CLI, another service)."""
+    c, vin = env.client, env.alpha.vin
+    env.send(vin, NOW - 5_000, {"Vehicle.Speed": 10.0})
+    env.platform.registry.remove_vehicle(SYSTEM, vin)
+    r = c.post("/v1/vehicles", json={"vin": vin, "brand": "alpha"}, headers=env.g)
+    assert r.status_code == 201, r.text
+    batch = env.send(vin, NOW - 4_000, {"Vehicle.Speed": 42.0})
+    assert batch.out.dead_letters == []
+    twin = c.get(f"/v1/vehicles/{vin}/twin", headers=env.alpha.h()).json()
+    assert twin["reported"]["Vehicle.Speed"]["value"] == 42.0

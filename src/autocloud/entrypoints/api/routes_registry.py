@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Response, status
 
 from autocloud.domain.access import Role
 from autocloud.domain.protocol import TOPIC_ROOT
-from autocloud.domain.vin import normalise_vin
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.schemas import (
     AttachOwnerIn,
@@ -77,9 +76,7 @@ def get_vehicle(vin: str, who: Who, p: Plat) -> VehicleOut:
 
 @router.delete("/vehicles/{vin}", status_code=status.HTTP_204_NO_CONTENT, tags=["registry"])
 def delete_vehicle(vin: str, who: Who, p: Plat) -> Response:
-    p.registry.remove_vehicle(who, vin)
-    # The ingest cache is keyed by the normalised VIN (the path may be lower-case).
-    p.ingest.pipeline.authorise.forget(normalise_vin(vin))
+    p.registry.remove_vehicle(who, vin)  # ingest forgets it through the removal hooks
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -206,6 +206,9 @@ class IngestService:
                 log.warning("ingest commit failed, retrying in %.1f s: %s", self._retry_s, exc)
                 time.sleep(self._retry_s)
             except Exception as exc:
+                # A vehicle removed and registered again elsewhere leaves a stale id in the
+                # cache, which the store refuses: look every vehicle up afresh for the retry.
+                self.pipeline.authorise.clear()
                 if len(messages) > 1:
                     for message in messages:
                         self._until_committed([message])

@@ -5,6 +5,8 @@ Stages never raise for bad input; only a store failure escapes (and then nothing
 acknowledged, so the broker redelivers). They are plain callables, listed in `STAGES`.
 """
 
+import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -134,13 +136,21 @@ class Authorise:
     """The topic's VIN must be a registered vehicle, and a VIN in the body must match it.
 
     The broker already confines each vehicle to its own topics; this is the second check.
+    Registered vehicles are cached by VIN. A removed vehicle leaves the cache at once when the
+    removal happens in this process (`forget_vehicle`, from any thread), and within
+    `max_age_s` when another process removed it, so a VIN registered again is not attributed
+    to the vehicle it used to be.
     """
 
     store: TelemetryWriter
     cache: dict[str, VehicleRef] = field(default_factory=dict)
     cache_limit: int = 2_000_000
+    max_age_s: float = 60.0
+    _filled_at: float = 0.0
+    _removed: "queue.SimpleQueue[int]" = field(default_factory=queue.SimpleQueue)
 
     def __call__(self, batch: Batch) -> None:
+        self._expire()
         live = batch.live()
         missing = {i.vin for i in live if i.vin not in self.cache and i.vin is not None}
         if missing:
@@ -160,8 +170,29 @@ class Authorise:
                     item, Reason.VIN_MISMATCH, f"body names VIN {claimed!r} on {item.vin!r}'s topic"
                 )
 
+    def _expire(self) -> None:
+        now = time.monotonic()
+        if now - self._filled_at > self.max_age_s:
+            self.cache.clear()
+            self._filled_at = now
+            return
+        removed: set[int] = set()
+        while not self._removed.empty():
+            removed.add(self._removed.get_nowait())
+        if removed:
+            for vin in [v for v, ref in self.cache.items() if ref.id in removed]:
+                del self.cache[vin]
+
     def forget(self, vin: str) -> None:
         self.cache.pop(vin, None)
+
+    def forget_vehicle(self, vehicle_id: int) -> None:
+        """A vehicle was removed (any thread): drop it before the next batch."""
+        self._removed.put(vehicle_id)
+
+    def clear(self) -> None:
+        """Forget every vehicle (ingest thread), e.g. before retrying a failed batch."""
+        self.cache.clear()
 
     def attribute(self, batch: Batch) -> None:
         """Give dead letters refused before this stage their vehicle's brand.
