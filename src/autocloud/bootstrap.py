@@ -227,6 +227,18 @@ def _forget_in_ingest(pipeline: Pipeline) -> Callable[[int], Callable[[], None]]
     return hook
 
 
+def _forget_position(
+    feed: PositionFeed, vin_of: Callable[[int], str | None]
+) -> Callable[[int], Callable[[], None]]:
+    """A removal hook: once the vehicle is deleted, the live positions feed drops its row."""
+
+    def hook(vehicle_id: int) -> Callable[[], None]:
+        vin = vin_of(vehicle_id)
+        return (lambda: feed.forget(vin)) if vin is not None else (lambda: None)
+
+    return hook
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     """Build the platform that `settings` describe (nothing is started yet)."""
     clock = clock or SystemClock()
@@ -337,6 +349,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
 
     feed = PositionFeed()
     feed.attach(hub)
+    registry.before_remove.append(_forget_position(feed, store.commands.vin_of))
     platform.positions = PositionsService(
         SqlPositions(store.engine, store.telemetry.signal_ids), feed, clock.now_ms
     )

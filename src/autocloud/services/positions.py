@@ -99,8 +99,18 @@ class PositionFeed:
                     continue
                 previous = rows.pop(change.vin, None)  # re-inserted last: newest at the end
                 self._seq += 1
-                values = fold(previous.values if previous is not None else None, change)
+                # A VIN now in another brand is another vehicle (removed and registered
+                # again, maybe by another process): it starts from nothing, never from the
+                # fields of its former tenant.
+                same = previous is not None and previous.change.brand == change.brand
+                values = fold(previous.values if same and previous is not None else None, change)
                 rows[change.vin] = LiveRow(self._seq, change, values)
+
+    def forget(self, vin: str) -> None:
+        """Drop a removed vehicle's row (any thread): a VIN registered again starts afresh,
+        and removed vehicles do not accumulate."""
+        with self._lock:
+            self._rows.pop(vin, None)
 
     @property
     def seq(self) -> int:

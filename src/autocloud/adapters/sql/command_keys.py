@@ -46,14 +46,20 @@ def vehicle_lock(engine: Engine, dialect: Dialect, vehicle_id: int) -> Iterator[
             return
         key = {"c": LOCK_CLASS, "v": vehicle_id}
         conn.execute(text("SELECT pg_advisory_lock(:c, :v)"), key)
-        conn.commit()  # the lock belongs to the session: transactions come and go under it
         try:
+            conn.commit()  # the lock belongs to the session: transactions come and go under it
             yield conn
         finally:
-            if conn.in_transaction():
-                conn.rollback()
-            conn.execute(text("SELECT pg_advisory_unlock(:c, :v)"), key)
-            conn.commit()
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(:c, :v)"), key)
+                conn.commit()
+            except BaseException:
+                # Not unlocked: closing the session releases its lock; back in the pool it
+                # would block every later send to this vehicle, in every process.
+                conn.invalidate()
+                raise
 
 
 def key_of(r: Row[Any]) -> VehicleKey:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from autocloud.domain.errors import NotFound
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.schemas_dashboard import PulseOut, PulsePointOut
+from autocloud.entrypoints.api.sse_gzip import accepts_gzip
 
 router = APIRouter()
 _HIDDEN: dict[str, Any] = {"include_in_schema": False}
@@ -109,7 +110,7 @@ async def fleet_positions(
     snapshot = await run_in_threadpool(p.positions.snapshot, who, brand)
     body = snapshot.body()
     headers = {"Cache-Control": "no-store", "Vary": "Accept-Encoding"}
-    if len(body) > 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+    if len(body) > 1024 and accepts_gzip(request):  # "gzip;q=0" refuses it
         body = await run_in_threadpool(gzip.compress, body, 5)
         headers["Content-Encoding"] = "gzip"
     return Response(body, media_type="application/json", headers=headers)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
+from autocloud.domain.errors import InvalidInput
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.sse_gzip import GzipEventSourceResponse, accepts_gzip
 from autocloud.services.fanout import Change
@@ -25,6 +26,19 @@ KindsQ = Annotated[
         " changed (columns: vin, lat, lon, heading, speed, soc, fuel, online, charging)."
     ),
 ]
+# Every kind a stream can carry: the hub's (services publish them) and `positions` (made
+# here). A new kind is added here (and to web/src/stream.js KINDS for the dashboard).
+STREAM_KINDS: tuple[str, ...] = (
+    "twin",
+    "presence",
+    "event",
+    "dead_letter",
+    "command",
+    "alert",
+    "dtc",
+    "diag",
+    POSITIONS,
+)
 IntervalQ = Annotated[float, Query(ge=0.2, le=60, description="Seconds between positions.")]
 
 
@@ -44,6 +58,20 @@ def change_filter(
         return vin is None or change.vin == vin
 
     return accepts
+
+
+def wanted_kinds(kinds: str | None) -> frozenset[str] | None:
+    """The kinds a `kinds=` parameter names (None: not given, every kind but positions).
+    An empty list or a kind the stream does not know (a typo would otherwise give a stream
+    that never sends anything) is InvalidInput."""
+    if kinds is None:
+        return None
+    named = frozenset(k.strip() for k in kinds.split(",") if k.strip())
+    unknown = sorted(named.difference(STREAM_KINDS))
+    if not named or unknown:
+        what = f"unknown kinds {', '.join(map(repr, unknown))[:200]}" if unknown else "no kind"
+        raise InvalidInput(f"kinds names {what}; the stream's kinds are: {', '.join(STREAM_KINDS)}")
+    return named
 
 
 @router.get("/stream", tags=["stream"], response_class=EventSourceResponse)
@@ -68,7 +96,7 @@ async def stream(
         vin = (await run_in_threadpool(p.registry.vehicle, who, vin)).vin
     owned = [who.vin_filter]  # an owner's VINs (None: not limited), refreshed below
     accepts = change_filter(scope, vin, lambda: owned[0])
-    wanted = {k.strip() for k in kinds.split(",") if k.strip()} if kinds is not None else None
+    wanted = wanted_kinds(kinds)
     sub = p.hub.subscribe(accepts if wanted is None else lambda c: c.kind in wanted and accepts(c))
     # The same filter decides which vehicles' positions this subscriber gets.
     positions = (
@@ -78,15 +106,20 @@ async def stream(
     )
     owner_id = who.owner_id
 
+    refreshed = [time.monotonic()]
+
+    async def refresh_owned() -> None:
+        """Re-read the owner's VINs when the last read is older than OWNED_REFRESH_S: a
+        vehicle detached from the owner leaves the owner's stream."""
+        if owner_id is not None and time.monotonic() - refreshed[0] > OWNED_REFRESH_S:
+            owned[0] = await run_in_threadpool(p.registry.owned_vins, owner_id)
+            refreshed[0] = time.monotonic()
+
     async def events() -> AsyncIterator[dict[str, str]]:
-        refreshed = time.monotonic()
         try:
             yield {"event": "ready", "data": "{}"}
             while not await request.is_disconnected():
-                if owner_id is not None and time.monotonic() - refreshed > OWNED_REFRESH_S:
-                    # A vehicle detached from the owner leaves the owner's stream.
-                    owned[0] = await run_in_threadpool(p.registry.owned_vins, owner_id)
-                    refreshed = time.monotonic()
+                await refresh_owned()
                 if positions is not None:
                     batch = positions.take(p.clock.now_ms())
                     if batch is not None:
@@ -98,6 +131,7 @@ async def stream(
                     continue
                 if change is None:
                     break
+                await refresh_owned()  # the wait may have been long: check against fresh VINs
                 if owned[0] is not None and change.vin not in owned[0]:
                     continue  # queued before the owner's VINs were refreshed
                 body = {"vin": change.vin, "brand": change.brand, **change.data}
