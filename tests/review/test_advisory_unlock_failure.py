@@ -45,3 +45,31 @@ def test_a_failed_unlock_releases_the_lock_with_the_session(pg_url: str) -> None
     finally:
         engine.dispose()
         other.dispose()
+
+
+def test_a_lock_held_elsewhere_times_out_as_store_unavailable(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder stuck on a dead session must not stall senders forever."""
+    from autocloud.adapters.sql import command_keys
+    from autocloud.domain.errors import StoreUnavailable
+
+    monkeypatch.setattr(command_keys, "LOCK_TIMEOUT_MS", 200)
+    engine = create_engine(pg_url)
+    holder = create_engine(pg_url)
+    try:
+        with holder.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:c, :v)"), {"c": LOCK_CLASS, "v": 8})
+            conn.commit()
+            with (
+                pytest.raises(StoreUnavailable, match="held elsewhere"),
+                vehicle_lock(engine, POSTGRES, 8),
+            ):
+                pass
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            conn.commit()
+        with vehicle_lock(engine, POSTGRES, 8):  # free again, and the pool still serves
+            pass
+    finally:
+        engine.dispose()
+        holder.dispose()

@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select, text, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from autocloud.adapters.sql.command_rows import audit_values, command_of, move
 from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.schema import vehicles
 from autocloud.adapters.sql.schema_commands import (
     command_audit,
@@ -31,10 +32,11 @@ from autocloud.adapters.sql.schema_commands import (
 )
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.commands import OPEN, State
-from autocloud.domain.errors import Conflict
+from autocloud.domain.errors import Conflict, StoreUnavailable
 
 KEY_LIST_COUNTER = "key-list"  # `command_counters.kid` of a vehicle's key-list serial
 LOCK_CLASS = 0x636D64  # first key of the advisory locks of command sending ("cmd")
+LOCK_TIMEOUT_MS = 5000
 
 
 @contextmanager
@@ -45,7 +47,17 @@ def vehicle_lock(engine: Engine, dialect: Dialect, vehicle_id: int) -> Iterator[
             yield conn
             return
         key = {"c": LOCK_CLASS, "v": vehicle_id}
-        conn.execute(text("SELECT pg_advisory_lock(:c, :v)"), key)
+        with translated():
+            # Bounded: a holder stuck on a dead session must not stall every sender forever.
+            conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+            try:
+                conn.execute(text("SELECT pg_advisory_lock(:c, :v)"), key)
+            except DBAPIError as exc:
+                conn.rollback()
+                raise StoreUnavailable(
+                    f"vehicle {vehicle_id}'s send lock is held elsewhere for over "
+                    f"{LOCK_TIMEOUT_MS / 1000:.0f} s; the send is retried later"
+                ) from exc
         try:
             conn.commit()  # the lock belongs to the session: transactions come and go under it
             yield conn
