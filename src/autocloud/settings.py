@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     command_rate_per_caller: int = Field(
         600, ge=1, description="Commands one API token may send per minute (token bucket)."
     )
+    stream_max_per_token: int = Field(
+        20, ge=1, description="Live streams one API token may hold open at once (429 beyond)."
+    )
     history_retention_days: float = Field(90, gt=0)
     dead_letter_retention_days: float = Field(30, gt=0)
     diag_timeout_s: float = Field(

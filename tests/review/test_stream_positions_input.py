@@ -35,3 +35,21 @@ def test_snapshot_is_not_gzipped_for_a_client_that_refuses_gzip(env: Env) -> Non
     assert refused.status_code == 200
     assert "content-encoding" not in refused.headers
     assert refused.json()["n"] == 52
+
+
+@pytest.mark.timeout(30)
+def test_one_token_holds_a_bounded_number_of_streams(env: Env) -> None:
+    """Each stream holds a queue and a gzip compressor: one token may not open without end."""
+    name = env.platform.registry.authenticate(env.group_token).name
+    state = env.client.app.state  # type: ignore[attr-defined]
+    with env.client.stream("GET", "/v1/stream", headers=env.g) as r:
+        assert r.status_code == 200
+        next(r.iter_lines())  # the `ready` event: the stream is counted now
+        assert state.open_streams == {name: 1}
+    limit = env.platform.settings.stream_max_per_token
+    state.open_streams[name] = limit  # as if `limit` streams were open
+    refused = env.client.get("/v1/stream", headers=env.g)
+    assert refused.status_code == 429, refused.text
+    assert "stream_max_per_token" in refused.text and refused.json()["retry_after_s"] == 15
+    other = env.client.get("/v1/stream", params={"kinds": "nope"}, headers=env.alpha.h())
+    assert other.status_code == 422  # another token is not limited by this one's streams

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from autocloud.domain.errors import InvalidInput
+from autocloud.domain.errors import InvalidInput, RateLimited
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.sse_gzip import GzipEventSourceResponse, accepts_gzip
 from autocloud.services.fanout import Change
@@ -91,6 +91,19 @@ async def stream(
     vehicle outside the caller's tenant is 404, like everywhere else in the API.
     """
     scope = who.scope(brand)
+    # Open streams per token name, per app (the event loop's own state: no lock needed).
+    state = request.app.state
+    if not hasattr(state, "open_streams"):
+        state.open_streams = {}
+    _open: dict[str, int] = state.open_streams
+    limit = p.settings.stream_max_per_token
+    if _open.get(who.name, 0) >= limit:
+        # Each stream holds a queue and a gzip compressor (~250 KB): bound what one token holds.
+        raise RateLimited(
+            f"this token has {limit} live streams open already; close one "
+            "(or raise stream_max_per_token)",
+            retry_after_s=15,
+        )
     if vin is not None:
         # 404 for a VIN the caller cannot see; and the VIN as ingest spells it (normalised).
         vin = (await run_in_threadpool(p.registry.vehicle, who, vin)).vin
@@ -116,6 +129,7 @@ async def stream(
             refreshed[0] = time.monotonic()
 
     async def events() -> AsyncIterator[dict[str, str]]:
+        _open[who.name] = _open.get(who.name, 0) + 1
         try:
             yield {"event": "ready", "data": "{}"}
             while not await request.is_disconnected():
@@ -141,5 +155,10 @@ async def stream(
                 yield {"event": change.kind, "data": msgspec.json.encode(body).decode()}
         finally:
             p.hub.unsubscribe(sub)
+            left = _open.get(who.name, 1) - 1
+            if left > 0:
+                _open[who.name] = left
+            else:
+                _open.pop(who.name, None)
 
     return GzipEventSourceResponse(events(), ping=15, compress=accepts_gzip(request))
