@@ -63,6 +63,7 @@ from autocloud.entrypoints.api import deps, routes_dashboard, routes_stream
 from autocloud.services.fanout import Change, Hub
 from autocloud.services.mapdata import MapData
 from autocloud.services.positions import PositionFeed, PositionsService
+from autocloud.settings import Settings
 from autocloud.sim.town import generate_town
 
 CHROMIUM = "/usr/bin/chromium"
@@ -182,6 +183,7 @@ def make_app(fleet: SyntheticFleet, mapdata: MapData, hub: Hub) -> FastAPI:
             "hub": hub,
             "clock": clock,
             "positions": PositionsService(fleet, feed, clock.now_ms),
+            "settings": Settings(),  # the platform's defaults (stream limits…)
         },
     )()
     app = FastAPI()
