@@ -167,18 +167,8 @@ class Fleet:
         """Open every vehicle's own MQTT session and announce it online."""
         self._host, self._port = host, port
         for vin, secret in self._secrets.items():
-            conn = Connection(vin, secret, host, port, listen=SUBSCRIBED)
-            self.connections[vin] = conn
-            self.pool.open(conn)
-        if not self.pool.until(
-            lambda: all(c.connected for c in self.connections.values()), timeout_s
-        ):
-            refused = [c for c in self.connections.values() if c.refused]
-            raise ConnectionError(
-                f"{sum(not c.connected for c in self.connections.values())} vehicles could not "
-                f"connect to {self._host}:{self._port}"
-                + (f" (e.g. {refused[0].vin}: {refused[0].refused})" if refused else "")
-            )
+            self.connections[vin] = Connection(vin, secret, host, port, listen=SUBSCRIBED)
+        self.pool.connect_all(list(self.connections.values()), timeout_s, "vehicles")
         for conn in self.connections.values():
             self._announce(conn, online=True)
 

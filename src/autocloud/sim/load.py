@@ -126,18 +126,9 @@ class LoadFleet(Fleet):
         for login, (_brand, secret) in self._logins.items():
             conn = GatewayConnection(login, secret, host, port, vehicles=self._shares[login])
             self.connections[login] = conn
-            self.pool.open(conn)
             for vin in conn.vehicles:
                 self._via[vin] = conn
-        if not self.pool.until(
-            lambda: all(c.connected for c in self.connections.values()), timeout_s
-        ):
-            refused = [c for c in self.connections.values() if c.refused]
-            raise ConnectionError(
-                f"{sum(not c.connected for c in self.connections.values())} gateways could not "
-                f"connect to {host}:{port}"
-                + (f" (e.g. {refused[0].vin}: {refused[0].refused})" if refused else "")
-            )
+        self.pool.connect_all(list(self.connections.values()), timeout_s, "gateways")
         for vehicle in self.vehicles:
             self._state(vehicle, online=True)
 

@@ -11,7 +11,7 @@ import contextlib
 import selectors
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -179,6 +179,20 @@ class Pool:
                 return False
             self.pump(0.05)
         return True
+
+    def connect_all(self, conns: Sequence[Connection], timeout_s: float, noun: str) -> None:
+        """Open `conns` and pump until all are connected; else raise ConnectionError saying
+        how many (`noun`: "vehicles", "gateways") could not, and why the broker refused one."""
+        for conn in conns:
+            self.open(conn)
+        if not self.until(lambda: all(c.connected for c in conns), timeout_s):
+            refused = [c for c in conns if c.refused]
+            first = conns[0] if conns else None
+            where = f"{first.host}:{first.port}" if first else "the broker"
+            raise ConnectionError(
+                f"{sum(not c.connected for c in conns)} {noun} could not connect to {where}"
+                + (f" (e.g. {refused[0].vin}: {refused[0].refused})" if refused else "")
+            )
 
     @property
     def connections(self) -> list[Connection]:
