@@ -47,10 +47,14 @@ export async function createMap(container, { onRoadsError, onStyleLoad } = {}) {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }), "bottom-left");
   const roadData = loadRoads(); // fetched while the style loads
-  roadData.catch(() => {}); // handled below, after the load
+  let roadsIn = false; // settled before the style (a flag: a race would be a tick late)
+  roadData.then(() => (roadsIn = true), () => (roadsIn = true)); // errors handled below
   await new Promise((resolve) => map.once("load", resolve));
   performance.mark("ac:map-load");
-  if (onStyleLoad) onStyleLoad(map);
+  // Roads already here (the usual case): they go to the worker first and the map is
+  // fitted before `onStyleLoad` adds its layers, so those start at the right place.
+  const early = roadsIn;
+  if (!early && onStyleLoad) onStyleLoad(map);
   try {
     const data = await roadData;
     map.getSource("roads").setData(data);
@@ -59,6 +63,7 @@ export async function createMap(container, { onRoadsError, onStyleLoad } = {}) {
   } catch (err) {
     if (onRoadsError) onRoadsError(err);
   }
+  if (early && onStyleLoad) onStyleLoad(map);
   return map;
 }
 

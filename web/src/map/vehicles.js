@@ -7,7 +7,7 @@
 // fraction of a second to compile. Clusters and vehicles share one program (the same kinds
 // of paint expressions), and the clusters' count labels (text: glyphs, collision, another
 // program) are added once the vehicles have been drawn, so the cars show up first.
-import { stateOf } from "../fleet.js";
+import { fleet, stateOf } from "../fleet.js";
 import { frameBatcher } from "../ui.js";
 import { maplibregl } from "./basemap.js";
 import { LABEL_FONT, stateColor } from "./style.js";
@@ -19,14 +19,21 @@ const clusterRadius = ["interpolate", ["linear"], ["zoom"], 12, CLUSTER_RADIUS, 
 const vehicleRadius = ["interpolate", ["linear"], ["zoom"], 12, ["coalesce", ["get", "radius"], 5], 18, ["coalesce", ["get", "radius"], 9]];
 
 export class VehicleLayer {
-  constructor(map, { onOpen }) {
+  /**
+   * `source()` returns the vehicles to show (records of the fleet store). Those already
+   * loaded go into the source as it is created: no empty first load in the worker and no
+   * wait for the next animation frame before the vehicles start on their way to the map.
+   */
+  constructor(map, { onOpen, source = null }) {
     this.map = map;
-    this.source = null;
+    this.source = source;
     this.features = new Map(); // vin -> its GeoJSON feature
     this.stats = { batches: 0, lastBuildMs: 0, maxBuildMs: 0, totalBuildMs: 0 };
+    const started = performance.now();
+    const features = this.build();
     map.addSource("vehicles", {
       type: "geojson",
-      data: { type: "FeatureCollection", features: [] },
+      data: { type: "FeatureCollection", features },
       cluster: true,
       clusterRadius: 40,
       clusterMaxZoom: 14,
@@ -60,6 +67,7 @@ export class VehicleLayer {
     this.labelled = false;
     this.schedule = frameBatcher(() => this.flush());
     this.bindEvents(onOpen);
+    this.built(features, started);
   }
 
   /** The clusters' count labels, once the vehicles are on the map (see the top). */
@@ -88,7 +96,8 @@ export class VehicleLayer {
     map.on("mouseenter", "vehicles", (e) => {
       map.getCanvas().style.cursor = "pointer";
       const p = e.features[0].properties;
-      popup.setLngLat(e.features[0].geometry.coordinates).setText(`${p.vin} · ${p.model} · ${p.state}`).addTo(map);
+      const model = fleet.vehicles.get(p.vin)?.model || "";
+      popup.setLngLat(e.features[0].geometry.coordinates).setText(`${p.vin} · ${model} · ${p.state}`).addTo(map);
     });
     map.on("mouseleave", "vehicles", () => {
       map.getCanvas().style.cursor = "";
@@ -109,14 +118,25 @@ export class VehicleLayer {
 
   flush() {
     const started = performance.now();
+    const features = this.build();
+    const source = this.map.getSource("vehicles");
+    if (source) source.setData({ type: "FeatureCollection", features });
+    this.built(features, started);
+  }
+
+  /**
+   * The features of the vehicles `source()` returns. One feature object per vehicle, kept
+   * and updated: no 10,000 new objects a second. Its properties are only what the map's
+   * layers and events read (the worker gets a copy of every one at every update).
+   */
+  build() {
     const features = [];
     const cache = this.features;
     for (const v of this.source ? this.source() : []) {
       if (typeof v.lat !== "number" || typeof v.lon !== "number") continue;
-      // One feature object per vehicle, kept and updated: no 10,000 new objects a second.
       let f = cache.get(v.vin);
-      if (!f || f.properties.model !== v.model) {
-        f = { type: "Feature", geometry: { type: "Point", coordinates: [0, 0] }, properties: { vin: v.vin, model: v.model, brand: v.brand, state: "" } };
+      if (!f) {
+        f = { type: "Feature", geometry: { type: "Point", coordinates: [0, 0] }, properties: { vin: v.vin, state: "" } };
         cache.set(v.vin, f);
       }
       f.geometry.coordinates[0] = v.lon;
@@ -124,8 +144,11 @@ export class VehicleLayer {
       f.properties.state = stateOf(v);
       features.push(f);
     }
-    const source = this.map.getSource("vehicles");
-    if (source) source.setData({ type: "FeatureCollection", features });
+    return features;
+  }
+
+  /** Bookkeeping after `features` went to the source: the first-render mark, the stats. */
+  built(features, started) {
     if (features.length && !this.drawnOnce) {
       this.drawnOnce = true;
       performance.mark("ac:vehicles-set");

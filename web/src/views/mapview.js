@@ -149,9 +149,11 @@ export function mapView(main, { navigate, expose }) {
     onStyleLoad: (created) => {
       if (gone) { created.remove(); return; }
       map = created;
-      layer = new VehicleLayer(map, { onOpen: (vin) => navigate(`#/vehicle/${vin}`) });
+      // The vehicles already loaded go in with the layer (not one animation frame later).
+      layer = new VehicleLayer(map, { onOpen: (vin) => navigate(`#/vehicle/${vin}`), source: shownNow });
       expose({ map, layer });
-      redraw();
+      drawCounts([...fleet.vehicles.values()]);
+      drawList(fleet.filtered(filters));
     },
   }).then(() => { if (!gone) expose({ mapReady: true }); });
   let models = "";
