@@ -14,28 +14,15 @@ set), 10 with `for_s=60` whose condition holds now and then (pending trackers co
 """
 
 import argparse
-import tempfile
+import sys
 import time
+from pathlib import Path
 
-import msgspec
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from autocloud.bootstrap import SYSTEM, Platform, build
-from autocloud.domain.signal_table import SIGNALS
-from autocloud.domain.vin import check_digit
-from autocloud.ports.link import Inbound
-from autocloud.settings import load_settings
-
-
-def platform(db: str, vehicles: int) -> tuple[Platform, list[str]]:
-    p = build(load_settings(data_dir=tempfile.mkdtemp(), db=db or None))
-    p.registry.add_brand(SYSTEM, "bench", "Bench")
-    vins = []
-    for i in range(vehicles):
-        body = f"WVWZZZ1K0RM{i:06d}"
-        vin = body[:8] + check_digit(body) + body[9:]
-        p.registry.add_vehicle(SYSTEM, vin, "bench")
-        vins.append(vin)
-    return p, vins
+from autocloud.bootstrap import SYSTEM, Platform
+from bench.pipeline import bench_platform, float_paths, telemetry_batch
 
 
 def add_rules(p: Platform, paths: list[str], count: int) -> None:
@@ -69,34 +56,13 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=100)
     args = parser.parse_args()
 
-    paths = [
-        s.path
-        for s in SIGNALS
-        if s.datatype.value in ("float", "double")
-        and (s.max is None or s.max >= 50)
-        and (s.min is None or s.min <= 1)
-    ][: args.signals]
-    bare, vins = platform(args.db_a, args.vehicles)
-    ruled, _ = platform(args.db_b, args.vehicles)
+    paths = float_paths(args.signals)
+    bare, vins = bench_platform(args.db_a, args.vehicles)
+    ruled, _ = bench_platform(args.db_b, args.vehicles)
     add_rules(ruled, paths, args.rules)
     now = int(time.time() * 1000)
 
-    def batch(k: int) -> list[Inbound]:
-        out = []
-        for j in range(args.batch):
-            seq = k * args.batch + j + 1
-            body = {
-                "v": 1,
-                "sid": "bench",
-                "seq": seq,
-                "ts": now - 10_000_000 + seq,
-                "signals": {p: 1.0 + seq % 7 for p in paths},
-            }
-            vin = vins[j % len(vins)]
-            out.append(Inbound(f"vehicles/{vin}/telemetry", msgspec.json.encode(body), now))
-        return out
-
-    batches = [batch(k) for k in range(args.rounds + 1)]
+    batches = [telemetry_batch(paths, vins, k, args.batch, now) for k in range(args.rounds + 1)]
     elapsed = {"0 rules": 0.0, f"{args.rules} rules": 0.0}
     busy = dict(elapsed)  # CPU time of this process: less disturbed by other load
     for k, messages in enumerate(batches):

@@ -13,11 +13,55 @@ import time
 
 import msgspec
 
-from autocloud.bootstrap import SYSTEM, build
+from autocloud.bootstrap import SYSTEM, Platform, build
 from autocloud.domain.signal_table import SIGNALS
 from autocloud.domain.vin import check_digit
 from autocloud.ports.link import Inbound
 from autocloud.settings import load_settings
+
+
+def bench_platform(db: str, vehicles: int) -> tuple[Platform, list[str]]:
+    """An embedded-tier platform (nothing started) with `vehicles` cars of brand `bench`."""
+    platform = build(load_settings(data_dir=tempfile.mkdtemp(), db=db or None))
+    platform.registry.add_brand(SYSTEM, "bench", "Bench")
+    vins = []
+    for i in range(vehicles):
+        body = f"WVWZZZ1K0RM{i:06d}"
+        vin = body[:8] + check_digit(body) + body[9:]
+        platform.registry.add_vehicle(SYSTEM, vin, "bench")
+        vins.append(vin)
+    return platform, vins
+
+
+def float_paths(count: int) -> list[str]:
+    """The first `count` numeric catalog signals whose range holds the values sent (1.0-7.0)."""
+    return [
+        s.path
+        for s in SIGNALS
+        if s.datatype.value in ("float", "double")
+        and (s.max is None or s.max >= 50)
+        and (s.min is None or s.min <= 1)
+    ][:count]
+
+
+def telemetry_batch(
+    paths: list[str], vins: list[str], k: int, size: int, now: int
+) -> list[Inbound]:
+    """Batch `k` of `size` telemetry messages, one sample of every path each, round-robin."""
+    out = []
+    for j in range(size):
+        seq = k * size + j + 1
+        body = {
+            "v": 1,
+            "sid": "bench",
+            "seq": seq,
+            "ts": now - 10_000_000 + seq,
+            "signals": {p: 1.0 + seq % 7 for p in paths},
+        }
+        out.append(
+            Inbound(f"vehicles/{vins[j % len(vins)]}/telemetry", msgspec.json.encode(body), now)
+        )
+    return out
 
 
 def main() -> None:
@@ -29,40 +73,10 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=20, help="signals per message")
     args = parser.parse_args()
 
-    platform = build(load_settings(data_dir=tempfile.mkdtemp(), db=args.db or None))
-    platform.registry.add_brand(SYSTEM, "bench", "Bench")
-    vins = []
-    for i in range(args.vehicles):
-        body = f"WVWZZZ1K0RM{i:06d}"
-        vin = body[:8] + check_digit(body) + body[9:]
-        platform.registry.add_vehicle(SYSTEM, vin, "bench")
-        vins.append(vin)
-    paths = [
-        s.path
-        for s in SIGNALS
-        if s.datatype.value in ("float", "double")
-        and (s.max is None or s.max >= 50)
-        and (s.min is None or s.min <= 1)
-    ][: args.signals]
+    platform, vins = bench_platform(args.db, args.vehicles)
+    paths = float_paths(args.signals)
     now = int(time.time() * 1000)
-
-    def batch(k: int) -> list[Inbound]:
-        out = []
-        for j in range(args.batch):
-            seq = k * args.batch + j + 1
-            body = {
-                "v": 1,
-                "sid": "bench",
-                "seq": seq,
-                "ts": now - 10_000_000 + seq,
-                "signals": {p: 1.0 + seq % 7 for p in paths},
-            }
-            out.append(
-                Inbound(f"vehicles/{vins[j % len(vins)]}/telemetry", msgspec.json.encode(body), now)
-            )
-        return out
-
-    batches = [batch(k) for k in range(args.batches + 1)]
+    batches = [telemetry_batch(paths, vins, k, args.batch, now) for k in range(args.batches + 1)]
     platform.ingest.handle(batches[0])  # warm caches
     started = time.perf_counter()
     for b in batches[1:]:

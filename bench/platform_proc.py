@@ -182,6 +182,26 @@ def parse_metrics(text: str) -> dict[str, float]:
     return found
 
 
+def wait_healthy(
+    process: subprocess.Popen[bytes], http: httpx.Client, log_path: Path, timeout_s: float
+) -> None:
+    """Until the platform answers /healthz; raise with its log's tail if it exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"the platform exited with {process.returncode}:\n"
+                + log_path.read_text(errors="replace")[-3000:]
+            )
+        try:
+            if http.get("/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the platform did not answer /healthz within {timeout_s:g} s")
+
+
 class PlatformNode:
     """One `autocloud up` against the bench's broker and database, in a subprocess."""
 
@@ -241,20 +261,7 @@ class PlatformNode:
         return self._process.pid
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"the platform exited with {self._process.returncode}:\n"
-                    + self.log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the platform did not answer /healthz within {START_TIMEOUT_S:g} s")
+        wait_healthy(self._process, self.http, self.log_path, START_TIMEOUT_S)
 
     def metrics(self) -> dict[str, float]:
         return parse_metrics(self.http.get("/metrics").text)

@@ -30,7 +30,7 @@ from autocloud.sim.places import Places
 from autocloud.sim.roads import LatLon, Route, Router
 from autocloud.sim.vehicle import SimVehicle
 from bench.broker import Broker, free_port, rss_kb
-from bench.platform_proc import parse_metrics
+from bench.platform_proc import parse_metrics, wait_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
@@ -450,20 +450,7 @@ class PlatformProcess:
         return self._process.pid
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"the platform exited with {self._process.returncode}:\n"
-                    + self.log_path.read_text(errors="replace")[-3000:]
-                )
-            try:
-                if self.http.get("/healthz").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the platform did not answer /healthz within {START_TIMEOUT_S:g} s")
+        wait_healthy(self._process, self.http, self.log_path, START_TIMEOUT_S)
 
     def api_client(self) -> Api:
         return Api(self.api, data_dir=self.data_dir)

@@ -206,10 +206,8 @@ def test_one_shot_event_alert_resolves_when_acknowledged(env: Env) -> None:
     assert [x["state"] for x in alerts(env)] == ["open", "resolved"]
 
 
-def test_failed_commit_is_retried_from_the_same_state(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    rule(env, signal={"path": COOLANT, "op": ">", "threshold": 110})
+def fail_then_retry(env: Env, monkeypatch: pytest.MonkeyPatch, message: Inbound) -> None:
+    """Ingest `message` with its first commit failing, then once more as redelivered."""
     store = env.platform.store.telemetry
     real = store.commit
     calls = {"n": 0}
@@ -221,12 +219,19 @@ def test_failed_commit_is_retried_from_the_same_state(
         real(batch)
 
     monkeypatch.setattr(store, "commit", flaky)
-    env.seq += 1
-    body = {"v": 1, "sid": "s1", "seq": env.seq, "ts": NOW - 1_000, "signals": {COOLANT: 120.0}}
-    message = raw(env.alpha.vin, json.dumps(body).encode())
     with pytest.raises(StoreUnavailable):
         env.platform.ingest.handle([message])
     env.platform.ingest.handle([Inbound(message.topic, message.payload, NOW)])
+
+
+def test_failed_commit_is_retried_from_the_same_state(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rule(env, signal={"path": COOLANT, "op": ">", "threshold": 110})
+    env.seq += 1
+    body = {"v": 1, "sid": "s1", "seq": env.seq, "ts": NOW - 1_000, "signals": {COOLANT: 120.0}}
+    message = raw(env.alpha.vin, json.dumps(body).encode())
+    fail_then_retry(env, monkeypatch, message)
     assert [a["state"] for a in alerts(env)] == ["open"]
 
 
@@ -273,21 +278,8 @@ def test_a_guard_change_in_a_failed_commit_takes_effect_on_the_retry(
     vin = env.alpha.vin
     env.send(vin, NOW - 50_000, {MOVING: False, VOLTS: 11.5})  # parked and low: open
     assert [a["state"] for a in alerts(env)] == ["open"]
-    store = env.platform.store.telemetry
-    real = store.commit
-    calls = {"n": 0}
-
-    def flaky(batch: Any) -> None:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise StoreUnavailable("simulated outage")
-        real(batch)
-
-    monkeypatch.setattr(store, "commit", flaky)
     env.seq += 1
     body = {"v": 1, "sid": "s1", "seq": env.seq, "ts": NOW - 40_000, "signals": {MOVING: True}}
     message = raw(vin, json.dumps(body).encode())
-    with pytest.raises(StoreUnavailable):
-        env.platform.ingest.handle([message])
-    env.platform.ingest.handle([Inbound(message.topic, message.payload, NOW)])
+    fail_then_retry(env, monkeypatch, message)
     assert [a["state"] for a in alerts(env)] == ["resolved"]  # driving off ended it
