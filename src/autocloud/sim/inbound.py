@@ -30,9 +30,7 @@ HANDLERS[CloudTopic.DIAG_REQUEST.value] = ecus.handle
 HANDLERS[CloudTopic.COMMANDS.value] = command_agent.handle
 HANDLERS[CloudTopic.KEYS.value] = key_agent.handle
 
-SUBSCRIBED = tuple(
-    t.value for t in (CloudTopic.COMMANDS, CloudTopic.DIAG_REQUEST, CloudTopic.KEYS)
-)
+SUBSCRIBED = tuple(t.value for t in (CloudTopic.COMMANDS, CloudTopic.DIAG_REQUEST, CloudTopic.KEYS))
 
 
 def reply(vehicle: "SimVehicle", kind: Topic, now_ms: int, **fields: Any) -> tuple[str, bytes]:
