@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects.sqlite import insert
 
-from autocloud.adapters.sql.dialect import Dialect, HistoryTuple
+from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import ConfigurationError
 
@@ -20,15 +20,37 @@ _HISTORY_UPSERT = (
     "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT (vehicle_id, signal_id, ts) DO UPDATE SET num = excluded.num, txt = excluded.txt"
 )
+_TWIN_UPSERT = (
+    "INSERT INTO twin (vehicle_id, signal_id, ts, value, num, received_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, signal_id) DO UPDATE SET "
+    "ts = excluded.ts, value = excluded.value, num = excluded.num, "
+    "received_ms = excluded.received_ms WHERE excluded.ts >= twin.ts"
+)
+_WINDOW_UPSERT = (
+    "INSERT INTO seq_windows (vehicle_id, sid, top, bits, updated_ms) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (vehicle_id, sid) DO UPDATE SET "
+    "top = excluded.top, bits = excluded.bits, updated_ms = excluded.updated_ms"
+)
 
 
-def _write_history(conn: Connection, rows: list[HistoryTuple]) -> None:
-    # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing costs
-    # more than SQLite's own work at ingest rates.
-    conn.exec_driver_sql(_HISTORY_UPSERT, rows)
+def _executemany(sql: str) -> RowWriter:
+    def write(conn: Connection, rows: list[Any]) -> None:
+        conn.exec_driver_sql(sql, rows)
+
+    return write
 
 
-DIALECT = Dialect(name="sqlite", insert=insert, write_history=_write_history)
+# Straight to sqlite3's executemany with tuples: SQLAlchemy's per-row parameter processing
+# costs more than SQLite's own work at ingest rates.
+DIALECT = Dialect(
+    name="sqlite",
+    insert=insert,
+    hot=HotWrites(
+        history=_executemany(_HISTORY_UPSERT),
+        twin=_executemany(_TWIN_UPSERT),
+        windows=_executemany(_WINDOW_UPSERT),
+    ),
+)
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:

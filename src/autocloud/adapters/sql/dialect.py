@@ -11,11 +11,32 @@ from typing import Any
 from sqlalchemy import Connection, Table
 
 HistoryTuple = tuple[int, int, int, float | None, str | None]  # vehicle, signal, ts, num, txt
+# vehicle, signal, ts, value (JSON), num, received_ms
+TwinTuple = tuple[int, int, int, str, float | None, int]
+WindowTuple = tuple[int, str, int, bytes, int]  # vehicle, sid, top, bits, updated_ms
+
+RowWriter = Callable[[Connection, list[Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class HotWrites:
+    """The ingest transaction's per-signal upserts, in each driver's fastest form.
+
+    At ingest rates SQLAlchemy's per-row parameter processing costs more than the database's
+    own work, so these three go straight to the driver (rows as tuples, one key each, in key
+    order). Everything else goes through SQLAlchemy Core.
+    """
+
+    history: Callable[[Connection, list[HistoryTuple]], None]
+    """Insert history rows; a row already there (a redelivery) is overwritten."""
+    twin: Callable[[Connection, list[TwinTuple]], None]
+    """Upsert twin rows, only ever moving a signal forward in time."""
+    windows: Callable[[Connection, list[WindowTuple]], None]
+    """Upsert replay windows."""
 
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
     insert: Callable[[Table], Any]  # sqlalchemy.dialects.<x>.insert: has on_conflict_do_*
-    write_history: Callable[[Connection, list[HistoryTuple]], None]
-    """Upsert history rows (one per key) on the hot path, in the driver's fastest way."""
+    hot: HotWrites

@@ -101,9 +101,10 @@ twin = Table(
     Column("signal_id", Integer, primary_key=True),
     Column("ts", BigInteger, nullable=False),
     Column("value", Text, nullable=False),  # JSON
-    Column("num", Float),  # numbers and booleans, for fleet filters such as SoC < 20
+    # Numbers and booleans, for fleet filters such as SoC < 20. Not indexed: filters probe
+    # the primary key vehicle by vehicle, and an index here costs every ingest write.
+    Column("num", Float),
     Column("received_ms", BigInteger, nullable=False),
-    Index("ix_twin_signal_num", "signal_id", "num"),
 )
 
 presence = Table(

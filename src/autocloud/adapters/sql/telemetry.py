@@ -26,8 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement
 
+from autocloud.adapters.sql import batch_rows
 from autocloud.adapters.sql.desired import upsert_desired
-from autocloud.adapters.sql.dialect import Dialect, HistoryTuple
+from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
@@ -47,8 +48,6 @@ from autocloud.domain.records import (
     DeadLetter,
     DesiredSignal,
     HistoryRow,
-    Point,
-    PresenceChange,
     Twin,
     TwinSignal,
     Value,
@@ -78,72 +77,6 @@ _OPERATORS: dict[str, Any] = {
     "=": lambda c, v: c == v,
     "!=": lambda c, v: c != v,
 }
-
-
-def _text(value: Value) -> str | None:
-    """The JSON stored in history's `txt`: None for numbers, which `num` holds exactly.
-
-    Booleans get both: `num` (0/1) for downsampling, `txt` so history returns True/False.
-    """
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return None
-    return _encode(value).decode()
-
-
-def _last_per_key(
-    rows: Iterable[dict[str, Any]], key: tuple[str, ...], newest: str | None = None
-) -> Iterable[dict[str, Any]]:
-    """One row per key: the one with the greatest `newest` field, else the last written.
-
-    An upsert may not touch a row twice in one statement (PostgreSQL), and a later write
-    wins as it would across batches.
-    """
-    latest: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        k = tuple(row[f] for f in key)
-        held = latest.get(k)
-        if held is None or newest is None or row[newest] >= held[newest]:
-            latest[k] = row
-    return [latest[k] for k in sorted(latest)]
-
-
-def _history_rows(batch: WriteBatch) -> list[HistoryTuple]:
-    """One row per (vehicle, signal, ts), the later write winning, as in the twin.
-
-    Rows come out in key order, like every other write of a batch: two consumers committing
-    overlapping batches then take row locks in the same order and cannot deadlock.
-    """
-    latest: dict[tuple[int, int, int], HistoryTuple] = {}
-    for p in batch.history:
-        num = numeric(p.value)
-        latest[(p.vehicle_id, p.signal_id, p.ts)] = (
-            p.vehicle_id,
-            p.signal_id,
-            p.ts,
-            num,
-            _text(p.value),
-        )
-    return [latest[k] for k in sorted(latest)]
-
-
-def _twin_key(point: Point) -> tuple[int, int]:
-    return point.vehicle_id, point.signal_id
-
-
-def _presence_row(change: PresenceChange) -> dict[str, Any]:
-    return {
-        "vehicle_id": change.vehicle_id,
-        "online": change.online,
-        "since_ms": change.since_ms,
-        "sid": change.sid,
-    }
-
-
-def numeric(value: Value) -> float | None:
-    """The number stored for charts and filters; None for strings and arrays."""
-    if isinstance(value, bool | int | float):
-        return float(value)
-    return None
 
 
 def _value_of(num: float | None, txt: str | None, raw_json: str | None = None) -> Value:
@@ -228,10 +161,16 @@ class SqlTelemetry:
             }
 
     def commit(self, batch: WriteBatch) -> None:
-        history_rows = _history_rows(batch)
+        hot = self._dialect.hot
+        history_rows, twin_rows = batch_rows.history_rows(batch), batch_rows.twin_rows(batch)
+        window_rows = batch_rows.window_rows(batch)
         with translated(), self._engine.begin() as conn:
             if history_rows:
-                self._dialect.write_history(conn, history_rows)
+                hot.history(conn, history_rows)
+            if twin_rows:
+                hot.twin(conn, twin_rows)
+            if window_rows:
+                hot.windows(conn, window_rows)
             for statement, rows in self._statements(batch):
                 if rows:
                     conn.execute(statement, rows)
@@ -239,30 +178,8 @@ class SqlTelemetry:
                 self.writers.write(conn, self._dialect, batch)
 
     def _statements(self, batch: WriteBatch) -> list[tuple[Any, list[dict[str, Any]]]]:
+        """The batch's rarer rows (presence, events, dead letters), through SQLAlchemy Core."""
         ins = self._dialect.insert
-        now = batch.received_ms
-        twin_rows = [
-            {
-                "vehicle_id": p.vehicle_id,
-                "signal_id": p.signal_id,
-                "ts": p.ts,
-                "value": _encode(p.value).decode(),
-                "num": numeric(p.value),
-                "received_ms": now,
-            }
-            for p in sorted(batch.twin, key=_twin_key)
-        ]
-        twin_upsert = ins(twin)
-        twin_upsert = twin_upsert.on_conflict_do_update(
-            index_elements=[twin.c.vehicle_id, twin.c.signal_id],
-            set_={
-                "ts": twin_upsert.excluded.ts,
-                "value": twin_upsert.excluded.value,
-                "num": twin_upsert.excluded.num,
-                "received_ms": twin_upsert.excluded.received_ms,
-            },
-            where=twin_upsert.excluded.ts >= twin.c.ts,
-        )
         presence_upsert = ins(presence)
         presence_upsert = presence_upsert.on_conflict_do_update(
             index_elements=[presence.c.vehicle_id],
@@ -273,34 +190,14 @@ class SqlTelemetry:
             },
             where=presence_upsert.excluded.since_ms >= presence.c.since_ms,
         )
-        window_upsert = ins(seq_windows)
-        window_upsert = window_upsert.on_conflict_do_update(
-            index_elements=[seq_windows.c.vehicle_id, seq_windows.c.sid],
-            set_={
-                "top": window_upsert.excluded.top,
-                "bits": window_upsert.excluded.bits,
-                "updated_ms": window_upsert.excluded.updated_ms,
-            },
-        )
+        live = [c for c in batch.presence if not c.replay]
+        replayed = [c for c in batch.presence if c.replay]
         return [
-            (twin_upsert, twin_rows),
-            (
-                presence_upsert,
-                list(
-                    _last_per_key(
-                        (_presence_row(c) for c in batch.presence if not c.replay),
-                        ("vehicle_id",),
-                        newest="since_ms",
-                    )
-                ),
-            ),
+            (presence_upsert, batch_rows.presence_rows(live, newest=True)),
+            # A retained state replayed at subscribe time never overwrites a newer one.
             (
                 ins(presence).on_conflict_do_nothing(),
-                list(
-                    _last_per_key(
-                        (_presence_row(c) for c in batch.presence if c.replay), ("vehicle_id",)
-                    )
-                ),
+                batch_rows.presence_rows(replayed, newest=False),
             ),
             (
                 events.insert(),
@@ -313,19 +210,6 @@ class SqlTelemetry:
                         "received_ms": e.received_ms,
                     }
                     for e in batch.events
-                ],
-            ),
-            (
-                window_upsert,
-                [
-                    {
-                        "vehicle_id": k[0],
-                        "sid": k[1],
-                        "top": w.top,
-                        "bits": w.to_bytes(),
-                        "updated_ms": now,
-                    }
-                    for k, w in sorted(batch.windows.items())
                 ],
             ),
             (

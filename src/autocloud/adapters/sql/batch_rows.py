@@ -1,0 +1,88 @@
+"""A WriteBatch turned into the rows the ingest transaction writes, one per key, in key order.
+
+Key order everywhere: two consumers committing overlapping batches then take row locks in
+the same order and cannot deadlock, and SQLite's B-trees are filled front to back. Within a
+batch the later write of a key wins, as it would across batches.
+"""
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+import msgspec
+
+from autocloud.adapters.sql.dialect import HistoryTuple, TwinTuple, WindowTuple
+from autocloud.domain.records import PresenceChange, Value, WriteBatch
+
+_encode: Final = msgspec.json.encode
+_NUMBERS: Final = (bool, int, float)
+
+
+def numeric(value: Value) -> float | None:
+    """The number stored for charts and filters; None for strings and arrays."""
+    if isinstance(value, _NUMBERS):
+        return float(value)
+    return None
+
+
+def text(value: Value) -> str | None:
+    """The JSON stored in history's `txt`: None for numbers, which `num` holds exactly.
+
+    Booleans get both: `num` (0/1) for downsampling, `txt` so history returns True/False.
+    """
+    if type(value) is float or type(value) is int:
+        return None
+    return _encode(value).decode()
+
+
+def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
+    """One row per (vehicle, signal, ts)."""
+    latest: dict[tuple[int, int, int], HistoryTuple] = {}
+    for p in batch.history:
+        value = p.value
+        row: HistoryTuple
+        if type(value) is float:  # the common case, without two calls
+            row = (p.vehicle_id, p.signal_id, p.ts, value, None)
+        else:
+            row = (p.vehicle_id, p.signal_id, p.ts, numeric(value), text(value))
+        latest[(p.vehicle_id, p.signal_id, p.ts)] = row
+    return [latest[k] for k in sorted(latest)]
+
+
+def twin_rows(batch: WriteBatch) -> list[TwinTuple]:
+    """One row per (vehicle, signal): the batch's newest value of it.
+
+    `Record` already keeps one point per key, the newest; this keeps the rule here too.
+    """
+    now = batch.received_ms
+    latest: dict[tuple[int, int], TwinTuple] = {}
+    for p in batch.twin:
+        key = (p.vehicle_id, p.signal_id)
+        held = latest.get(key)
+        if held is None or p.ts >= held[2]:
+            latest[key] = (
+                p.vehicle_id,
+                p.signal_id,
+                p.ts,
+                _encode(p.value).decode(),
+                numeric(p.value),
+                now,
+            )
+    return [latest[k] for k in sorted(latest)]
+
+
+def window_rows(batch: WriteBatch) -> list[WindowTuple]:
+    now = batch.received_ms
+    return [(k[0], k[1], w.top, w.to_bytes(), now) for k, w in sorted(batch.windows.items())]
+
+
+def presence_rows(changes: Iterable[PresenceChange], *, newest: bool) -> list[dict[str, Any]]:
+    """One row per vehicle: the newest change (`newest`), else the last one written."""
+    latest: dict[int, PresenceChange] = {}
+    for change in changes:
+        held = latest.get(change.vehicle_id)
+        if held is None or not newest or change.since_ms >= held.since_ms:
+            latest[change.vehicle_id] = change
+    return [
+        {"vehicle_id": c.vehicle_id, "online": c.online, "since_ms": c.since_ms, "sid": c.sid}
+        for _, c in sorted(latest.items())
+    ]
