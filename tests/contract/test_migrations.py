@@ -1,5 +1,6 @@
 """Alembic migrations against each database: idempotent, complete, at head."""
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -9,8 +10,18 @@ from autocloud.adapters.sql.migrate import alembic_config, upgrade
 from autocloud.adapters.sql.schema import metadata
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.bootstrap import open_store
-from autocloud.domain.records import Brand
-from tests.contract.helpers import T0
+from autocloud.domain.records import Brand, Value
+from tests.contract.helpers import (
+    FUEL_TYPES,
+    IS_MOVING,
+    LIGHTS,
+    MINUTE,
+    ODOMETER,
+    SPEED,
+    T0,
+    add_vehicle,
+    record,
+)
 
 
 def _recorded_versions(store: SqlStore) -> list[str]:
@@ -58,3 +69,41 @@ def test_upgrading_a_migrated_database_is_a_no_op(store: SqlStore, db_url: str) 
     assert store.registry.brands(None) == [Brand("vw", "Volkswagen", T0)]
     with store.engine.connect() as conn:
         assert conn.execute(select(metadata.tables["brands"].c.id)).scalars().all() == ["vw"]
+
+
+def test_history_survives_the_change_of_layout_both_ways(brands: SqlStore) -> None:
+    """0009 regroups per-signal history rows into per-sample bodies; its downgrade splits them."""
+    store = brands
+    vehicle = add_vehicle(store, 1)
+    tel = store.telemetry
+    samples: list[tuple[str, int, Value]] = [
+        (SPEED, T0, 12.5),
+        (IS_MOVING, T0, True),
+        (LIGHTS, T0, "BEAM"),
+        (FUEL_TYPES, T0, ("GASOLINE", "E85")),
+        (ODOMETER, T0 + 1000, 42_000),
+        (SPEED, T0 + 1000, 13.0),
+    ]
+    record(store, vehicle, samples)
+    paths = [SPEED, IS_MOVING, LIGHTS, FUEL_TYPES, ODOMETER]
+    before = tel.history(vehicle.id, paths, T0, T0 + MINUTE, after=None, limit=100)
+    assert len(before) == len(samples)
+
+    config = alembic_config(store.engine)
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+    with store.engine.connect() as conn:
+        old = conn.execute(text("SELECT signal_id, ts, num, txt FROM history")).all()
+    assert len(old) == len(samples)
+    ids = tel.signal_ids(paths)
+    by_key = {(r.signal_id, r.ts): (r.num, r.txt) for r in old}
+    assert by_key[(ids[SPEED], T0)] == (12.5, None)
+    assert by_key[(ids[IS_MOVING], T0)] == (1.0, "true")
+    assert by_key[(ids[LIGHTS], T0)] == (None, '"BEAM"')
+    assert by_key[(ids[ODOMETER], T0 + 1000)] == (42_000.0, None)
+
+    upgrade(store.engine)
+    after = tel.history(vehicle.id, paths, T0, T0 + MINUTE, after=None, limit=100)
+    assert after == before
+    assert tel.buckets(vehicle.id, [SPEED], T0, T0 + MINUTE, MINUTE)[0].avg == 12.75

@@ -553,6 +553,37 @@ def test_history_range_order_and_types(brands: SqlStore) -> None:
     ]
 
 
+def test_samples_of_one_instant_merge_across_messages(brands: SqlStore) -> None:
+    """Two messages sampling different signals at the same instant: both are kept."""
+    tel = brands.telemetry
+    vehicle = add_vehicle(brands, 1)
+    record(brands, vehicle, [(SPEED, T0, 10.0), (SOC, T0, 80.0)])
+    record(brands, vehicle, [(ACCEL, T0, 0.25), (SOC, T0, 79.5)])  # SOC corrected
+    got = tel.history(vehicle.id, [SPEED, SOC, ACCEL], T0, T0 + 1, after=None, limit=10)
+    assert got == [
+        HistoryRow(ACCEL, T0, 0.25),
+        HistoryRow(SOC, T0, 79.5),
+        HistoryRow(SPEED, T0, 10.0),
+    ]
+    assert count(brands, history) == 1  # one sample instant of one vehicle
+
+
+def test_history_of_a_sparse_signal_skips_samples_without_it(brands: SqlStore) -> None:
+    tel = brands.telemetry
+    vehicle = add_vehicle(brands, 1)
+    samples: list[tuple[str, int, Value]] = [(SPEED, T0 + i, float(i)) for i in range(50)]
+    samples += [(LIGHTS, T0 + i, f"L{i}") for i in (7, 19, 33)]
+    record(brands, vehicle, samples)
+    assert tel.history(vehicle.id, [LIGHTS], T0, T0 + MINUTE, after=None, limit=2) == [
+        HistoryRow(LIGHTS, T0 + 7, "L7"),
+        HistoryRow(LIGHTS, T0 + 19, "L19"),
+    ]
+    assert tel.history(vehicle.id, [LIGHTS], T0, T0 + MINUTE, after=(T0 + 19, LIGHTS), limit=2) == [
+        HistoryRow(LIGHTS, T0 + 33, "L33")
+    ]
+    assert tel.buckets(vehicle.id, [LIGHTS], T0, T0 + MINUTE, MINUTE) == []
+
+
 def test_history_keyset_pagination(brands: SqlStore) -> None:
     tel = brands.telemetry
     vehicle = add_vehicle(brands, 1)

@@ -45,6 +45,7 @@ def start_platform(
 
 
 def stored(db: Path) -> int:
-    """History rows in the platform's SQLite database."""
+    """Signal values in the platform's SQLite history (one row holds a sample's signals)."""
     with sqlite3.connect(db, timeout=10) as conn:
-        return int(conn.execute("SELECT count(*) FROM history").fetchone()[0])
+        query = "SELECT count(*) FROM history, json_each(history.body)"
+        return int(conn.execute(query).fetchone()[0])

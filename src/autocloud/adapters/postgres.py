@@ -2,18 +2,30 @@
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Engine,
+    Float,
+    Text,
+    case,
+    cast,
+    create_engine,
+    func,
+    literal,
+)
+from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.sql.elements import ColumnElement
 
-from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter
+from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import StoreUnavailable
 
 _HISTORY_UPSERT = (
-    "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) "
-    "SELECT * FROM unnest(%s::integer[], %s::integer[], %s::bigint[], %s::float8[], %s::text[]) "
-    "ON CONFLICT (vehicle_id, signal_id, ts) DO UPDATE SET num = EXCLUDED.num, txt = EXCLUDED.txt"
+    "INSERT INTO history AS h (vehicle_id, ts, body) "
+    "SELECT v, t, b::jsonb FROM unnest(%s::integer[], %s::bigint[], %s::text[]) AS u(v, t, b) "
+    "ON CONFLICT (vehicle_id, ts) DO UPDATE SET body = h.body || EXCLUDED.body"
 )
 _TWIN_UPSERT = (
     "INSERT INTO twin AS t (vehicle_id, signal_id, ts, value, num, received_ms) "
@@ -40,6 +52,29 @@ def _unnest(sql: str) -> RowWriter:
     return write
 
 
+def _key(signal_id: int) -> ColumnElement[str]:
+    return cast(literal(str(signal_id)), Text)
+
+
+def _value_json(body: Any, signal_id: int) -> ColumnElement[Any]:
+    return cast(body.op("->")(_key(signal_id)), Text)
+
+
+def _number(body: Any, signal_id: int) -> ColumnElement[Any]:
+    value = body.op("->")(_key(signal_id))
+    kind = func.jsonb_typeof(value)
+    return case(
+        (kind == "number", cast(body.op("->>")(_key(signal_id)), Float)),
+        (kind == "boolean", case((cast(value, Boolean), 1.0), else_=0.0)),
+    )
+
+
+def _has_any(body: Any, signal_ids: list[int]) -> ColumnElement[bool]:
+    keys = array([str(i) for i in signal_ids], type_=Text)
+    has: ColumnElement[bool] = body.op("?|", return_type=Boolean)(keys)
+    return has
+
+
 DIALECT = Dialect(
     name="postgresql",
     insert=insert,
@@ -48,6 +83,7 @@ DIALECT = Dialect(
         twin=_unnest(_TWIN_UPSERT),
         windows=_unnest(_WINDOW_UPSERT),
     ),
+    body=SampleBody(value_json=_value_json, number=_number, has_any=_has_any),
 )
 
 

@@ -7,18 +7,19 @@ survive a power cut, not just a process crash.
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, case, create_engine, event, func, literal, or_
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.sql.elements import ColumnElement
 
-from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter
+from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import ConfigurationError
 
 _HISTORY_UPSERT = (
-    "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (vehicle_id, signal_id, ts) DO UPDATE SET num = excluded.num, txt = excluded.txt"
+    "INSERT INTO history (vehicle_id, ts, body) VALUES (?, ?, ?) ON CONFLICT (vehicle_id, ts) "
+    "DO UPDATE SET body = json_patch(history.body, excluded.body)"
 )
 _TWIN_UPSERT = (
     "INSERT INTO twin (vehicle_id, signal_id, ts, value, num, received_ms) "
@@ -40,6 +41,28 @@ def _executemany(sql: str) -> RowWriter:
     return write
 
 
+def _path(signal_id: int) -> str:
+    return f'$."{signal_id}"'
+
+
+def _value_json(body: Any, signal_id: int) -> ColumnElement[Any]:
+    return cast(ColumnElement[Any], body.op("->")(literal(_path(signal_id))))
+
+
+def _number(body: Any, signal_id: int) -> ColumnElement[Any]:
+    path = literal(_path(signal_id))
+    kind = func.json_type(body, path)
+    return case(
+        (kind.in_(("integer", "real")), func.json_extract(body, path)),
+        (kind == "true", 1.0),
+        (kind == "false", 0.0),
+    )
+
+
+def _has_any(body: Any, signal_ids: list[int]) -> ColumnElement[bool]:
+    return or_(*(func.json_type(body, literal(_path(i))).is_not(None) for i in signal_ids))
+
+
 # Straight to sqlite3's executemany with tuples: SQLAlchemy's per-row parameter processing
 # costs more than SQLite's own work at ingest rates.
 DIALECT = Dialect(
@@ -50,6 +73,7 @@ DIALECT = Dialect(
         twin=_executemany(_TWIN_UPSERT),
         windows=_executemany(_WINDOW_UPSERT),
     ),
+    body=SampleBody(value_json=_value_json, number=_number, has_any=_has_any),
 )
 
 

@@ -24,28 +24,31 @@ def numeric(value: Value) -> float | None:
     return None
 
 
-def text(value: Value) -> str | None:
-    """The JSON stored in history's `txt`: None for numbers, which `num` holds exactly.
+def _key(signal_id: int) -> str:
+    """A signal id as a body key (the JSON object's keys are strings)."""
+    key = _KEYS.get(signal_id)
+    if key is None:
+        key = _KEYS[signal_id] = str(signal_id)
+    return key
 
-    Booleans get both: `num` (0/1) for downsampling, `txt` so history returns True/False.
-    """
-    if type(value) is float or type(value) is int:
-        return None
-    return _encode(value).decode()
+
+_KEYS: dict[int, str] = {}
 
 
 def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
-    """One row per (vehicle, signal, ts)."""
-    latest: dict[tuple[int, int, int], HistoryTuple] = {}
+    """One row per (vehicle, ts): the body of every signal sampled at that instant.
+
+    A signal given twice for the same instant keeps its later value, as a redelivered or
+    corrected sample would in a later batch (the store merges bodies the same way).
+    """
+    bodies: dict[tuple[int, int], dict[str, Value]] = {}
     for p in batch.history:
-        value = p.value
-        row: HistoryTuple
-        if type(value) is float:  # the common case, without two calls
-            row = (p.vehicle_id, p.signal_id, p.ts, value, None)
-        else:
-            row = (p.vehicle_id, p.signal_id, p.ts, numeric(value), text(value))
-        latest[(p.vehicle_id, p.signal_id, p.ts)] = row
-    return [latest[k] for k in sorted(latest)]
+        key = (p.vehicle_id, p.ts)
+        body = bodies.get(key)
+        if body is None:
+            body = bodies[key] = {}
+        body[_key(p.signal_id)] = p.value
+    return [(k[0], k[1], _encode(bodies[k]).decode()) for k in sorted(bodies)]
 
 
 def twin_rows(batch: WriteBatch) -> list[TwinTuple]:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql.elements import ColumnElement
 
-HistoryTuple = tuple[int, int, int, float | None, str | None]  # vehicle, signal, ts, num, txt
+HistoryTuple = tuple[int, int, str]  # vehicle, ts, body (JSON object keyed by signal id)
 # vehicle, signal, ts, value (JSON), num, received_ms
 TwinTuple = tuple[int, int, int, str, float | None, int]
 WindowTuple = tuple[int, str, int, bytes, int]  # vehicle, sid, top, bits, updated_ms
@@ -28,7 +29,8 @@ class HotWrites:
     """
 
     history: Callable[[Connection, list[HistoryTuple]], None]
-    """Insert history rows; a row already there (a redelivery) is overwritten."""
+    """Insert history rows; into a row already there (same vehicle and ts) the new body is
+    merged, its signals winning (a redelivery rewrites the same values)."""
     twin: Callable[[Connection, list[TwinTuple]], None]
     """Upsert twin rows, only ever moving a signal forward in time."""
     windows: Callable[[Connection, list[WindowTuple]], None]
@@ -36,7 +38,20 @@ class HotWrites:
 
 
 @dataclass(frozen=True, slots=True)
+class SampleBody:
+    """SQL over history's JSON body (`{"<signal id>": value, …}`) in each database's terms."""
+
+    value_json: Callable[[Any, int], ColumnElement[Any]]
+    """The JSON text of one signal's value in a body, NULL when the sample lacks it."""
+    number: Callable[[Any, int], ColumnElement[Any]]
+    """One signal's value as a float (booleans 0/1), NULL for other types or when absent."""
+    has_any: Callable[[Any, list[int]], ColumnElement[bool]]
+    """Whether a body holds at least one of the signals."""
+
+
+@dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
     insert: Callable[[Table], Any]  # sqlalchemy.dialects.<x>.insert: has on_conflict_do_*
     hot: HotWrites
+    body: SampleBody

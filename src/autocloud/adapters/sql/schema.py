@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -126,14 +127,16 @@ desired = Table(
     Column("set_by", String(200), nullable=False),
 )
 
+# One row per vehicle and sample instant, holding every signal of that sample as a JSON
+# object keyed by signal id ({"17": 42.5, "3": true}). A row per signal would dirty one
+# B-tree page per signal and vehicle in every ingest commit; a row per sample dirties one
+# per vehicle (docs/architecture.md, "History layout").
 history = Table(
     "history",
     metadata,
     Column("vehicle_id", Integer, primary_key=True),
-    Column("signal_id", Integer, primary_key=True),
     Column("ts", BigInteger, primary_key=True),
-    Column("num", Float),  # numbers and booleans, for downsampling
-    Column("txt", Text),  # JSON of anything but numbers (booleans have both num and txt)
+    Column("body", Text().with_variant(JSONB(), "postgresql"), nullable=False),
     sqlite_with_rowid=False,
 )
 

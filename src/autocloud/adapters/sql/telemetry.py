@@ -6,21 +6,17 @@ time, presence, events, replay windows and dead letters.
 """
 
 import threading
-from bisect import bisect_right
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import (
-    BigInteger,
     Engine,
     and_,
-    case,
     delete,
     exists,
     func,
     literal,
-    or_,
     select,
     tuple_,
 )
@@ -31,6 +27,7 @@ from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.extras import Writers
+from autocloud.adapters.sql.history_reader import SqlHistory
 from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
 from autocloud.adapters.sql.schema import (
     dead_letters,
@@ -104,6 +101,7 @@ class SqlTelemetry:
         self._ids: dict[str, int] = {}
         self._paths: dict[int, str] = {}
         self._lock = threading.Lock()
+        self._history = SqlHistory(engine, dialect, self._known_ids)
 
     # --- signal dictionary -------------------------------------------------------------
     def signal_ids(self, paths: Iterable[str]) -> dict[str, int]:
@@ -331,93 +329,12 @@ class SqlTelemetry:
         after: tuple[int, str] | None,
         limit: int,
     ) -> list[HistoryRow]:
-        ids = self._known_ids(paths)
-        if not ids:
-            return []
-        # Rows come in (ts, path) order, the order of the (ts, path) cursor. Paths are ranked
-        # here, by code point, so that neither the signal ids nor the collation decide.
-        ordered = sorted(ids)
-        rank = case({ids[p]: i for i, p in enumerate(ordered)}, value=history.c.signal_id)
-        query = (
-            select(history.c.signal_id, history.c.ts, history.c.num, history.c.txt)
-            .where(
-                history.c.vehicle_id == vehicle_id,
-                history.c.signal_id.in_(list(ids.values())),
-                history.c.ts >= since,
-                history.c.ts < until,
-            )
-            .order_by(history.c.ts, rank)
-            .limit(limit)
-        )
-        if after is not None:
-            after_ts, after_path = after
-            later = [ids[p] for p in ordered[bisect_right(ordered, after_path) :]]
-            query = query.where(
-                or_(
-                    history.c.ts > after_ts,
-                    and_(history.c.ts == after_ts, history.c.signal_id.in_(later)),
-                )
-            )
-        with translated(), self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [HistoryRow(self._path(r.signal_id), r.ts, _value_of(r.num, r.txt)) for r in rows]
+        return self._history.rows(vehicle_id, paths, since, until, after=after, limit=limit)
 
     def buckets(
         self, vehicle_id: int, paths: Sequence[str], since: int, until: int, bucket_ms: int
     ) -> list[Bucket]:
-        ids = self._known_ids(paths)
-        if not ids:
-            return []
-        # Integer division on both dialects: ts and bucket_ms are integers.
-        bucket = ((history.c.ts - since) // literal(bucket_ms, BigInteger)).label("bucket")
-        grouped = (
-            select(
-                history.c.signal_id,
-                bucket,
-                func.count().label("n"),
-                func.min(history.c.num).label("lo"),
-                func.avg(history.c.num).label("mean"),
-                func.max(history.c.num).label("hi"),
-                func.max(history.c.ts).label("last_ts"),
-            )
-            .where(
-                history.c.vehicle_id == vehicle_id,
-                history.c.signal_id.in_(list(ids.values())),
-                history.c.ts >= since,
-                history.c.ts < until,
-                history.c.num.is_not(None),
-            )
-            .group_by(history.c.signal_id, bucket)
-            .cte("grouped")
-        )
-        # The last value of a bucket is the one at its greatest ts: a primary-key lookup.
-        query = (
-            select(grouped, history.c.num.label("last"))
-            .join(
-                history,
-                and_(
-                    history.c.vehicle_id == vehicle_id,
-                    history.c.signal_id == grouped.c.signal_id,
-                    history.c.ts == grouped.c.last_ts,
-                ),
-            )
-            .order_by(grouped.c.signal_id, grouped.c.bucket)
-        )
-        with translated(), self._engine.connect() as conn:
-            rows = conn.execute(query).all()
-        found = [
-            Bucket(
-                path=self._path(r.signal_id),
-                start=since + int(r.bucket) * bucket_ms,
-                count=int(r.n),
-                min=float(r.lo),
-                avg=float(r.mean),
-                max=float(r.hi),
-                last=float(r.last),
-            )
-            for r in rows
-        ]
-        return sorted(found, key=lambda b: (b.path, b.start))
+        return self._history.buckets(vehicle_id, paths, since, until, bucket_ms)
 
     def set_desired(self, vehicle_id: int, path: str, value: Value, now_ms: int, by: str) -> None:
         self.set_desired_many(vehicle_id, {path: value}, now_ms, by)
