@@ -4,25 +4,28 @@ Nothing else imports a concrete adapter. `build()` returns a `Platform` whose `s
 brings up the broker edge and ingest, and whose `stop()` takes them down in reverse order.
 """
 
+import gc
 import logging
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.access import Principal, Role
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock, SystemClock
 from autocloud.domain.dtc_catalog import DtcCatalog, load_catalog
-from autocloud.domain.errors import StoreUnavailable
+from autocloud.domain.errors import ConfigurationError, StoreUnavailable
 from autocloud.domain.protocol import Topic
 from autocloud.domain.secrets import new_secret
 from autocloud.ports.gateways import GatewayAccess
 from autocloud.ports.link import VehicleAccess, VehicleLink
 from autocloud.services.alert_stage import AlertStage
 from autocloud.services.alerts import AlertService
+from autocloud.services.command_keys import KeyLists
 from autocloud.services.commands import CommandService
 from autocloud.services.diagnostic_sessions import DiagnosticSessions
 from autocloud.services.diagnostics import DiagnosticsService, DtcStage
@@ -37,6 +40,9 @@ from autocloud.services.registry import RegistryService
 from autocloud.services.telemetry import TelemetryService
 from autocloud.services.webhooks import RetryPolicy, WebhookService
 from autocloud.settings import Settings
+
+if TYPE_CHECKING:
+    from autocloud.adapters.mqtt_retire import Drained
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +118,7 @@ class Platform:
     webhooks: WebhookService | None = None  # signed webhooks (routes_webhooks)
     health: DiagnosticsService | None = None  # active DTCs, vehicle and fleet health
     alerts: AlertService | None = None  # alert rules and alerts (stage in the pipeline)
+    key_lists: KeyLists | None = None  # what each car confirmed of its key lists
     positions: PositionsService | None = None  # the fleet map's snapshot and live positions
     _retention: threading.Event = field(default_factory=threading.Event)
 
@@ -156,7 +163,7 @@ class Platform:
                 port,
                 username=self.settings.platform_user,
                 password=self.platform_password,
-                client_id=f"autocloud-ingest-{self.settings.consumer_id}",
+                client_id=consumer_client_id(self.settings.consumer_id),
                 mqtt5=not embedded,
                 # Embedded: vehicle messages come through the EmbeddedLink tap; states
                 # (retained, idempotent) are acknowledged on receipt, because amqtt gives
@@ -216,6 +223,62 @@ class Platform:
         with os.fdopen(fd, "w") as out:
             out.write(token + "\n")
         return token
+
+
+def freeze_startup_heap() -> None:
+    """Keep what start-up built out of the cyclic garbage collector's full collections.
+
+    The signal catalog, the DTC catalog, the map and the imported modules are hundreds of
+    thousands of objects that live as long as the process. Every full (generation 2) collection
+    walked all of them, pausing every thread for up to ~100 ms (measured in-process), which
+    showed as the tail of publish-to-twin latency: p99 208-241 ms without this, 105-109 ms
+    with it, same bench and hour (BENCHMARKS.md). Frozen, they are never walked; refcounting
+    still frees them if they go. Call once, when the platform is up.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def consumer_client_id(consumer_id: str) -> str:
+    """The MQTT client id, and so the persistent broker session, of one consumer process."""
+    return f"autocloud-ingest-{consumer_id}"
+
+
+def retire_consumer(
+    platform: Platform, *, stall_s: float = 60.0, progress: Callable[[int, int], None] | None = None
+) -> "Drained":
+    """Ingest what Mosquitto holds for consumer `settings.consumer_id`, then end its session.
+
+    For a consumer id that is no longer run (see `adapters/mqtt_retire.py`): its queued
+    messages go through this platform's ingest (acknowledged only once stored), then the session
+    is deleted, so the shared subscription stops giving it a share. `platform` is built, not
+    started; the consumer itself must be stopped. Fails, keeping the session, on any error.
+    """
+    from autocloud.adapters.mqtt_link import subscriptions
+    from autocloud.adapters.mqtt_retire import RetiringSession
+
+    settings = platform.settings
+    if settings.broker_kind != "mosquitto":
+        raise ConfigurationError(
+            "retiring a consumer applies to a Mosquitto broker (single-node tier): the embedded "
+            "broker has one consumer and no shared subscription"
+        )
+    host, port = settings.mqtt_host_port
+    session = RetiringSession(
+        host,
+        port,
+        username=settings.platform_user,
+        password=platform.platform_password,
+        client_id=consumer_client_id(settings.consumer_id),
+        filters=[f for shared in (True, False) for f, _ in subscriptions(shared)],
+    )
+    try:
+        platform.ingest.start(session)
+        drained = session.drain(stall_s=stall_s, progress=progress)
+        session.end()
+    finally:
+        platform.ingest.stop()
+    return drained
 
 
 def _forget_in_ingest(pipeline: Pipeline) -> Callable[[int], Callable[[], None]]:
@@ -300,6 +363,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     )
     # Features wire themselves here, one block each, after the core exists.
     platform.commands = _commands(platform)
+    platform.key_lists = KeyLists(store.key_lists, registry)
     platform.diagnostics = DiagnosticSessions(
         store.diag_sessions,
         registry,
@@ -379,9 +443,7 @@ def _commands(platform: Platform) -> CommandService:
     delivery = Delivery(store, signer, platform.send, platform.hub, platform.clock)
     platform.ingest.after_commit.append(delivery.after_commit)
     limits = Limits(s.command_min_soc_pct, s.command_rate_per_vehicle, s.command_rate_per_caller)
-    service = CommandService(
-        store, platform.registry, platform.store.telemetry, delivery, signer, platform.clock, limits
-    )
+    service = CommandService(store, platform.registry, delivery, signer, platform.clock, limits)
     platform.registry.owner_leaving.append(service.owner_leaving)  # an owner's keys go too
     platform.registry.before_remove.append(service.vehicle_removing)
     return service

@@ -68,12 +68,14 @@ def _event(env: Env, vin: str, ts: int, kind: str, code: str) -> None:
 
 
 def seed_owner(env: Env) -> Owner:
-    """The tenancy seed (both brands), Olga's car with telemetry, a command and a DTC, and a
-    DTC on Bertram's car."""
+    """The tenancy seed (both brands), Olga's car with telemetry, a command, a DTC and an
+    alert of beta's "fast" rule, and a DTC on Bertram's car (which has an alert of that rule
+    from the seed)."""
     seed(env)
     olga = Owner(env)
     env.ingest(state(olga.vin, True, NOW - 90_000))
     env.send(olga.vin, NOW - 50_000, {SPEED: 0.0, SOC: 70.0})
+    env.send(olga.vin, NOW - 45_000, {SPEED: 70.0})  # over beta's "fast" rule: an alert
     r = env.client.post(f"/v1/vehicles/{olga.vin}/commands", json={"name": "lock"}, headers=olga.h)
     assert r.status_code == 201, r.text
     _event(env, olga.vin, NOW - 40_000, "dtc.raised", "P0420")
@@ -155,7 +157,7 @@ def test_owner_routes_exist(env: Env) -> None:
     assert found >= OWNER_ROUTES, sorted(OWNER_ROUTES - found)
 
 
-LISTS = ["/v1/vehicles", "/v1/fleet", "/v1/commands"]
+LISTS = ["/v1/vehicles", "/v1/fleet", "/v1/commands", "/v1/alerts"]
 
 
 @pytest.mark.parametrize("url", LISTS)
@@ -189,7 +191,6 @@ def test_owner_fleet_health_counts_only_own_vehicles(env: Env) -> None:
         "/v1/webhooks",
         "/v1/webhook-deliveries",
         "/v1/alert-rules",
-        "/v1/alerts",
         "/v1/gateways",
         "/v1/owners",
         "/v1/audit",
@@ -239,3 +240,76 @@ def test_owner_stream_carries_only_own_vehicle(env: Env) -> None:
     ghost = env.client.get("/v1/stream", params={"vin": eu_vin(999_999)}, headers=olga.h)
     assert foreign.status_code == ghost.status_code == 404
     assert foreign.json()["detail"] == ghost.json()["detail"]
+
+
+def _alerts(env: Env, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    r = env.client.get("/v1/alerts", params=params, headers=headers)
+    assert r.status_code == 200, r.text
+    return list(r.json()["items"])
+
+
+def test_owner_sees_and_acknowledges_only_own_vehicle_alerts(env: Env) -> None:
+    """Both cars of brand beta have an open alert of the same rule; Olga sees, reads and
+    acknowledges hers only, and Bertram's is refused exactly as one that does not exist."""
+    olga = seed_owner(env)
+    brand = _alerts(env, env.g, brand="beta", state="open")
+    by_vin = {a["vin"]: a for a in brand}
+    assert set(by_vin) == {olga.vin, env.beta.vin}  # both exist: not vacuous
+    mine, his = by_vin[olga.vin], by_vin[env.beta.vin]
+    assert mine["rule_id"] == his["rule_id"] == env.beta.rule_id
+
+    for params in ({}, {"state": "open"}, {"rule_id": env.beta.rule_id}, {"vin": olga.vin}):
+        assert [a["id"] for a in _alerts(env, olga.h, **params)] == [mine["id"]], params
+    assert env.client.get(f"/v1/alerts/{mine['id']}", headers=olga.h).json()["vin"] == olga.vin
+    ghost = 999_999
+    for method, suffix in (("GET", ""), ("POST", "/ack")):
+        foreign = env.client.request(method, f"/v1/alerts/{his['id']}{suffix}", headers=olga.h)
+        missing = env.client.request(method, f"/v1/alerts/{ghost}{suffix}", headers=olga.h)
+        assert foreign.status_code == missing.status_code == 404, foreign.text
+        assert foreign.headers["content-type"] == PROBLEM_JSON
+        assert foreign.json()["detail"].replace(str(his["id"]), "N") == missing.json()[
+            "detail"
+        ].replace(str(ghost), "N")
+        assert env.beta.vin not in foreign.text
+    listed = env.client.get("/v1/alerts", params={"vin": env.beta.vin}, headers=olga.h)
+    assert listed.status_code == 404 and env.beta.vin not in listed.text
+
+    acked = env.client.post(f"/v1/alerts/{mine['id']}/ack", headers=olga.h)
+    assert acked.status_code == 200, acked.text
+    assert (acked.json()["state"], acked.json()["acked_by"]) == ("acknowledged", "olga-app")
+    states = {a["vin"]: a["state"] for a in _alerts(env, env.g, brand="beta")}
+    assert states == {olga.vin: "acknowledged", env.beta.vin: "open"}  # his is untouched
+    # A viewer of the brand that is not an owner still may not acknowledge (a role matter).
+    r = env.client.post(f"/v1/alerts/{his['id']}/ack", headers=env.beta.h("viewer"))
+    assert r.status_code == 403
+
+
+def test_owner_is_refused_alert_rules_with_a_clear_problem(env: Env) -> None:
+    olga = seed_owner(env)
+    rule = {"name": "mine", "signal": {"path": SPEED, "op": ">", "threshold": 1}}
+    for method, url, body in (
+        ("GET", "/v1/alert-rules", None),
+        ("POST", "/v1/alert-rules", rule),
+        ("GET", f"/v1/alert-rules/{env.beta.rule_id}", None),
+        ("DELETE", f"/v1/alert-rules/{env.beta.rule_id}", None),
+    ):
+        r = env.client.request(method, url, json=body, headers=olga.h)
+        assert r.status_code == 403, (method, url, r.text)
+        assert r.headers["content-type"] == PROBLEM_JSON
+        assert "alert rules are set by the brand's operators" in r.json()["detail"]
+    assert [r["id"] for r in env.client.get("/v1/alert-rules", headers=env.g).json()["items"]]
+
+
+def test_owner_alert_rules_are_refused_by_the_service_too(env: Env) -> None:
+    """The rule holds below the API (CLI, other entry points): the service refuses owners."""
+    from autocloud.domain.errors import Forbidden
+
+    olga = seed_owner(env)
+    service = env.platform.alerts
+    assert service is not None
+    principal = env.platform.registry.authenticate(olga.h["Authorization"].split()[1])
+    assert principal.owner_id == olga.id
+    with pytest.raises(Forbidden, match="alert rules"):
+        service.rules(principal, brand=None, cursor=None, limit=10)
+    with pytest.raises(Forbidden, match="alert rules"):
+        service.rule(principal, env.beta.rule_id)

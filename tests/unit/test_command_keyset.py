@@ -4,7 +4,8 @@ Runs against the code a simulated car runs (`sim/inbound.receive` on its `comman
 `keys` topics): a command an owner's app key may not sign is refused by the car
 (`not_permitted`); a platform-signed key list replaces the car's keys, so a command signed
 with a dropped key is refused (`unknown_key`); a forged, replayed, misaddressed or
-platform-less key list changes nothing.
+platform-less key list changes nothing. The car answers every list on `keys/result`
+(`applied` with its serial, or `refused` with the reason), decoded here as ingest would.
 """
 
 import random
@@ -24,6 +25,7 @@ from autocloud.domain.command_keyset import (
 )
 from autocloud.domain.command_signing import Signer, new_private_key, same_params
 from autocloud.domain.commands import COMMANDS
+from autocloud.domain.protocol import KeyListResult, Topic, decode
 from autocloud.sim import inbound
 from autocloud.sim.energy import PRESET_FOR, Powertrain
 from autocloud.sim.faults import FaultPlan
@@ -31,6 +33,7 @@ from autocloud.sim.vehicle import SimVehicle
 
 VIN = "WVWZZZ1JZXW000001"
 NOW = 1_767_225_600_000
+Answer = tuple[str, int | None, str | None]  # a car's answer to a key list
 
 
 def entry(signer: Signer, role: KeyRole) -> KeyEntry:
@@ -77,8 +80,13 @@ class World:
         )
         return encode_key_list(signed)
 
-    def receive_keys(self, payload: bytes) -> None:
-        assert inbound.receive(self.car, "keys", payload, NOW + 1000) == []
+    def receive_keys(self, payload: bytes) -> Answer:
+        """The car handles a key list; its one answer on `keys/result`, decoded."""
+        [(topic, body)] = inbound.receive(self.car, "keys", payload, NOW + 1000)
+        assert topic == "keys/result"
+        answer = decode(Topic.KEYS_RESULT, body)  # what the platform's ingest accepts
+        assert isinstance(answer, KeyListResult)
+        return answer.status.value, answer.serial, answer.reason
 
 
 @pytest.fixture
@@ -118,43 +126,71 @@ def test_a_key_without_a_role_signs_nothing(world: World) -> None:
 
 def test_a_key_list_drops_a_revoked_key_on_the_car(world: World) -> None:
     assert world.answers(world.command(world.app, "unlock"))[-1] == ("succeeded", None)
-    world.receive_keys(world.key_list(1, [entry(world.platform, KeyRole.PLATFORM)]))
+    only = world.key_list(1, [entry(world.platform, KeyRole.PLATFORM)])
+    assert world.receive_keys(only) == ("applied", 1, None)
     assert world.car.remote.keys == {world.platform.kid: world.platform.public}
+    assert world.car.remote.key_serial == 1
+    # The retained list again (a reconnect): confirmed again, nothing changes.
+    assert world.receive_keys(only) == ("applied", 1, None)
     assert world.car.remote.key_serial == 1
     assert world.answers(world.command(world.app, "lock")) == [("rejected", "unknown_key")]
     # Enrolled again (a new list): it works again, its counter kept (no replay of old ones).
     both = [entry(world.platform, KeyRole.PLATFORM), entry(world.app, KeyRole.OWNER)]
-    world.receive_keys(world.key_list(2, both))
+    assert world.receive_keys(world.key_list(2, both)) == ("applied", 2, None)
     assert world.answers(world.command(world.app, "lock"))[-1] == ("succeeded", None)
 
 
 def test_bad_key_lists_change_nothing(world: World) -> None:
     platform_only = [entry(world.platform, KeyRole.PLATFORM)]
     before = (dict(world.car.remote.keys), dict(world.car.remote.roles))
-    world.receive_keys(world.key_list(5, platform_only))  # serial 5 applied
+    assert world.receive_keys(world.key_list(5, platform_only)) == ("applied", 5, None)
     applied = (dict(world.car.remote.keys), dict(world.car.remote.roles))
     assert applied != before
     owner_made = [*platform_only, entry(world.app, KeyRole.PLATFORM)]
     forged = msgspec.structs.replace(
         msgspec.json.decode(world.key_list(9, platform_only), type=KeyList), keys=owner_made
     )
-    bad = {
-        "replayed": world.key_list(5, [*platform_only, entry(world.app, KeyRole.OWNER)]),
-        "older": world.key_list(4, [*platform_only, entry(world.app, KeyRole.OWNER)]),
-        "altered": encode_key_list(forged),
-        "no platform key": world.key_list(9, [entry(world.app, KeyRole.OWNER)]),
-        "not json": b"{",
-        "another vin": encode_key_list(
-            sign_key_list(
-                world.platform, vin="WVWZZZ1JZXW000002", serial=9, issued=NOW, keys=platform_only
-            )
+    # Each is refused, with the reason and the list's serial (none when unreadable).
+    bad: dict[str, tuple[bytes, Answer]] = {
+        "same serial, other keys": (
+            world.key_list(5, [*platform_only, entry(world.app, KeyRole.OWNER)]),
+            ("refused", 5, "replayed_counter"),
         ),
-        "wrong kid in an entry": world.key_list(
-            9, [*platform_only, KeyEntry(world.platform.kid, world.app.public.hex(), KeyRole.OWNER)]
+        "older": (
+            world.key_list(4, [*platform_only, entry(world.app, KeyRole.OWNER)]),
+            ("refused", 4, "replayed_counter"),
+        ),
+        "altered": (encode_key_list(forged), ("refused", 9, "bad_signature")),
+        "no platform key": (
+            world.key_list(9, [entry(world.app, KeyRole.OWNER)]),
+            ("refused", 9, "malformed"),
+        ),
+        "not json": (b"{", ("refused", None, "malformed")),
+        "another vin": (
+            encode_key_list(
+                sign_key_list(
+                    world.platform,
+                    vin="WVWZZZ1JZXW000002",
+                    serial=9,
+                    issued=NOW,
+                    keys=platform_only,
+                )
+            ),
+            ("refused", 9, "wrong_vin"),
+        ),
+        "wrong kid in an entry": (
+            world.key_list(
+                9,
+                [
+                    *platform_only,
+                    KeyEntry(world.platform.kid, world.app.public.hex(), KeyRole.OWNER),
+                ],
+            ),
+            ("refused", 9, "malformed"),
         ),
     }
-    for label, payload in bad.items():
-        world.receive_keys(payload)
+    for label, (payload, expected) in bad.items():
+        assert world.receive_keys(payload) == expected, label
         got = (dict(world.car.remote.keys), dict(world.car.remote.roles))
         assert got == applied, label
         assert world.car.remote.key_serial == 5, label
@@ -162,7 +198,11 @@ def test_bad_key_lists_change_nothing(world: World) -> None:
 
 def test_only_a_platform_key_may_sign_a_key_list(world: World) -> None:
     grab = [entry(world.app, KeyRole.PLATFORM)]  # the owner's app makes itself the platform
-    world.receive_keys(world.key_list(1, grab, signer=world.app))
+    assert world.receive_keys(world.key_list(1, grab, signer=world.app)) == (
+        "refused",
+        1,
+        "not_permitted",
+    )
     assert world.car.remote.roles[world.app.kid] is KeyRole.OWNER
     assert world.car.remote.key_serial == 0
     assert world.answers(world.command(world.app, "immobiliser_enable")) == [

@@ -24,7 +24,10 @@ later Mosquitto releases; on such a broker the shared role would cut the object 
 
 Replies from the plugin go to one fixed topic that every admin connection sees, so each command
 carries a `correlationData` with a per-instance prefix and replies of other instances are ignored.
-Changing or deleting a client kicks its connected sessions (checked: "Administrative action").
+Changing or deleting a client kicks its connected sessions (checked: "Administrative action"),
+even when nothing changes. So `ensure_platform_client`, which every consumer process runs at
+start, sends `modifyClient` only when the platform client's roles or password differ: starting
+a consumer must not disconnect the others (`tests/integration/test_platform_client.py`).
 
 Scale limit (measured here, Mosquitto 2.0.11): dynsec rewrites its whole JSON file after every
 changing command, so each command costs time proportional to the fleet already stored: ~8 ms
@@ -40,6 +43,7 @@ from __future__ import annotations
 import glob
 import itertools
 import json
+import logging
 import os
 import pwd
 import re
@@ -90,6 +94,8 @@ _GATEWAY_LOGIN: Final = re.compile(r"gw\.[a-z0-9][a-z0-9-]{0,63}\.[a-z0-9][a-z0-
 _ACL_TYPES: Final = ("publishClientSend", "subscribePattern", "publishClientReceive")
 
 type JsonObject = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 
 def vehicle_role(vin: str) -> str:
@@ -164,6 +170,7 @@ class MosquittoDynsec:
     ) -> None:
         if batch_size < 1 or timeout <= 0:
             raise ConfigurationError("dynsec batch_size must be >= 1 and timeout > 0")
+        self._host, self._port = host, port
         self._where = f"{host}:{port}"
         self._admin_user = admin_user
         self._timeout = timeout
@@ -284,12 +291,77 @@ class MosquittoDynsec:
         """
         if not username or not password:
             raise ConfigurationError("the platform's broker user and password must not be empty")
-        # createRole is a no-op on an existing role; addRoleACL then completes its ACLs.
+        # createRole is a no-op on an existing role; addRoleACL then completes its ACLs. Neither
+        # kicks anybody (checked on 2.0.11): only modifyClient does.
         add_acls = [
             {"command": "addRoleACL", "rolename": PLATFORM_ROLE, **acl} for acl in platform_acls()
         ]
         self._run([self._default_deny(), _create_role(PLATFORM_ROLE, platform_acls()), *add_acls])
-        self._upsert_clients({username: password}, {username: PLATFORM_ROLE})
+        (created,) = self._run(
+            [_create_client(username, password, PLATFORM_ROLE)], tolerate={_CLIENT_EXISTS}
+        )
+        if not created.get("error"):
+            return
+        # The client exists. modifyClient would disconnect every session of the user, that is
+        # every running consumer, so it is sent only when something differs.
+        stale = self._platform_client_stale(username, password)
+        if stale is not None:
+            log.info("updating the platform's broker client %s (%s)", username, stale)
+            wanted = _create_client(username, password, PLATFORM_ROLE)
+            self._run([{**wanted, "command": "modifyClient"}])
+
+    def _platform_client_stale(self, username: str, password: str) -> str | None:
+        """Why the existing platform client needs a modifyClient, or None when it is as wanted.
+
+        Roles are read back (getClient). The password cannot be: dynsec keeps only a salted
+        hash and never returns it. So the broker itself is asked, with one throw-away login
+        (a fresh client id, clean start, session expiry 0, no subscription: no session stays
+        and no other connection is touched). Asking the broker beats remembering a digest of the
+        last password set: it stays true when the dynsec file is restored or edited with
+        `mosquitto_ctrl`, and when consumers on several hosts each keep their own data directory.
+        """
+        roles = self._client_roles(username)
+        if roles != [PLATFORM_ROLE]:
+            return f"roles {roles} instead of [{PLATFORM_ROLE!r}]"
+        refused = self._login_refused(username, password)
+        if refused is not None:
+            return f"the broker refused its password: {refused}"
+        return None
+
+    def _login_refused(self, username: str, password: str) -> str | None:
+        """Try one MQTT 5 login; None if the broker accepted it, else why it did not."""
+        answer: list[str | None] = []
+        answered = threading.Event()
+
+        def on_connect(
+            client: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
+        ) -> None:
+            answer.append(str(reason) if reason.is_failure else None)
+            answered.set()
+            client.disconnect()
+
+        check = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"autocloud-check-{uuid.uuid4().hex[:12]}",
+            protocol=mqtt.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        check.username_pw_set(username, password)
+        check.on_connect = on_connect
+        check.on_disconnect = lambda *_args: answered.set()
+        try:
+            check.connect(self._host, self._port, keepalive=30, clean_start=True)
+        except (OSError, ValueError) as exc:
+            return f"cannot connect: {exc}"
+        check.loop_start()
+        try:
+            answered.wait(self._timeout)
+        finally:
+            check.disconnect()
+            check.loop_stop()
+        if not answer:
+            return "no CONNACK"
+        return answer[0]
 
     def close(self) -> None:
         """Disconnect the admin connection and stop its network thread."""
@@ -329,13 +401,7 @@ class MosquittoDynsec:
 
         created = self._run(
             [
-                {
-                    "command": "createClient",
-                    "username": name,
-                    "password": password,
-                    "roles": [{"rolename": roles[name]}],
-                    **bound(name),
-                }
+                {**_create_client(name, password, roles[name]), **bound(name)}
                 for name, password in passwords.items()
             ],
             tolerate={_CLIENT_EXISTS},
@@ -497,6 +563,15 @@ class MosquittoDynsec:
                     batch.remaining.discard(tag)
                     if not batch.remaining:
                         batch.done.set()
+
+
+def _create_client(username: str, password: str, rolename: str) -> JsonObject:
+    return {
+        "command": "createClient",
+        "username": username,
+        "password": password,
+        "roles": [{"rolename": rolename}],
+    }
 
 
 def _create_role(rolename: str, acls: list[JsonObject]) -> JsonObject:

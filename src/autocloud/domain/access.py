@@ -8,7 +8,9 @@ An owner's token (`owner_id`) is narrower still: it sees only the vehicles attac
 that owner (`vins`, looked up when the token is authenticated), and may call only the routes
 in `OWNER_ROUTES` (deny by default: brand-level routes such as dead letters, tokens,
 webhooks, alert rules and gateways are refused, and a new route stays closed to owners until
-it is listed here with its owner filtering in place).
+it is listed here with its owner filtering in place). Alerts are open to owners, filtered to
+their vehicles; the rules that raise them stay the brand operators' (`OWNER_HINTS` says so in
+the refusal).
 """
 
 import enum
@@ -66,9 +68,10 @@ class Principal:
             return
         verb = "GET" if method.upper() == "HEAD" else method.upper()
         if (verb, path) not in OWNER_ROUTES:
+            hint = next((h for p, h in OWNER_HINTS.items() if path.startswith(p)), None)
             raise Forbidden(
                 f"an owner's token may not use {verb} {path}; it reads and commands "
-                "the owner's own vehicles only"
+                f"the owner's own vehicles only{'; ' + hint if hint else ''}"
             )
 
     def require(self, role: Role) -> None:
@@ -116,6 +119,7 @@ OWNER_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/v1/vehicles/{vin}/keys"),
         ("POST", "/v1/vehicles/{vin}/keys"),
         ("DELETE", "/v1/vehicles/{vin}/keys/{kid}"),
+        ("GET", "/v1/vehicles/{vin}/key-list"),
         ("GET", "/v1/fleet"),
         ("GET", "/v1/fleet/health"),
         ("GET", "/v1/fleet/positions"),
@@ -123,5 +127,14 @@ OWNER_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/v1/commands"),
         ("GET", "/v1/commands/catalog"),
         ("GET", "/v1/commands/{command_id}"),
+        ("GET", "/v1/alerts"),
+        ("GET", "/v1/alerts/{alert_id}"),
+        ("POST", "/v1/alerts/{alert_id}/ack"),
     }
 )
+
+# Why a route is closed to owners, where the plain refusal would leave them guessing.
+OWNER_HINTS: dict[str, str] = {
+    "/v1/alert-rules": "alert rules are set by the brand's operators; an owner sees and "
+    "acknowledges the alerts of their own vehicles at /v1/alerts",
+}

@@ -37,6 +37,8 @@ __all__ = [
     "EventCondition",
     "Guard",
     "Op",
+    "PendingChanges",
+    "PendingWait",
     "SignalCondition",
     "condition_spec",
     "parse_condition",
@@ -351,6 +353,32 @@ class AlertChanges:
     """
 
     items: list[AlertOpened | AlertResolved]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingWait:
+    """A signal rule's condition holding on one vehicle, not yet for ``for_s``.
+
+    Kept durably (written in the ingest transaction, restored at start) so that a restart
+    in the middle of the wait resumes it from ``since`` instead of starting it over.
+    """
+
+    rule_id: int
+    vehicle_id: int
+    key: str  # the signal path
+    since: int  # vehicle time the condition started holding
+    last_ts: int  # vehicle time of the sample that last moved the wait
+    value: Any  # the value that started it
+
+
+@dataclass(slots=True)
+class PendingChanges:
+    """One ingest batch's changes to pending waits (a WriteBatch extra record): waits that
+    started (or restarted), and waits that ended — their alert opened, the condition stopped
+    holding, or their rule changed."""
+
+    started: list[PendingWait]
+    ended: list[tuple[int, int, str]]  # (rule id, vehicle id, signal path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,12 @@ checks it with `verify_key_list` and replaces its keys with the listed ones, so 
 key stops working on the car. Only a key with the platform role may sign a list, a replayed
 older list is refused by its serial, and a list must keep at least one platform key.
 
+The car answers each list on `vehicles/{VIN}/keys/result` (`protocol.KeyListResult`):
+`applied` with the serial it now trusts, or `refused` with the reason `verify_key_list`
+gave. The platform keeps, per vehicle, the highest serial the car confirmed and its last
+refusal; `KeyListState` compares them with the newest serial sent (`status`: pending while
+the car lags, refused when it refused the newest list).
+
 Why pure: the vehicle side, the platform and the tests share these functions with no I/O.
 """
 
@@ -173,3 +179,50 @@ def _well_formed(entries: Sequence[KeyEntry]) -> bool:
         if key_id(raw) != entry.kid:
             return False
     return any(e.role is KeyRole.PLATFORM for e in entries)
+
+
+class KeyListSync(enum.StrEnum):
+    """Where a vehicle stands with its key lists; the values are stable API strings."""
+
+    NONE = "none"  # no list was sent yet: the car trusts the keys of its provisioning
+    PENDING = "pending"  # the car has not confirmed the newest list (yet)
+    APPLIED = "applied"  # the car confirmed the newest list
+    REFUSED = "refused"  # the car refused the newest list (see the reason)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListState:
+    """The newest key list sent to a vehicle and what the car answered."""
+
+    serial: int | None  # the newest list's serial (None: none sent)
+    applied_serial: int | None = None  # the highest serial the car confirmed it applied
+    applied_ts: int | None = None  # vehicle time of that confirmation
+    applied_ms: int | None = None  # platform receive time of it
+    refused_serial: int | None = None  # the last list the car refused (None: unreadable)
+    refused_reason: str | None = None  # None: the car never refused a list
+    refused_ts: int | None = None
+    refused_ms: int | None = None
+
+    @property
+    def status(self) -> KeyListSync:
+        if self.serial is None:
+            return KeyListSync.NONE
+        if self.applied_serial is not None and self.applied_serial >= self.serial:
+            return KeyListSync.APPLIED
+        if self.refused_reason is not None and self._refusal_is_current():
+            return KeyListSync.REFUSED
+        return KeyListSync.PENDING
+
+    def _refusal_is_current(self) -> bool:
+        """The refusal answers the newest list: its serial, or (an unreadable list, no
+        serial) it came after the last confirmation."""
+        if self.refused_serial is not None:
+            return self.refused_serial == self.serial
+        return self.applied_ms is None or (self.refused_ms or 0) >= self.applied_ms
+
+    @property
+    def behind(self) -> int | None:
+        """How many serials the car's confirmed list is behind the newest (None: none sent)."""
+        if self.serial is None:
+            return None
+        return max(0, self.serial - (self.applied_serial or 0))

@@ -26,6 +26,7 @@ class Topic(enum.StrEnum):
     STATE = "state"
     COMMAND_RESULT = "commands/result"
     DIAG_RESPONSE = "diag/response"
+    KEYS_RESULT = "keys/result"  # the vehicle's answer to a key list: applied or refused
 
 
 class CloudTopic(enum.StrEnum):
@@ -158,8 +159,30 @@ class DiagResponse(msgspec.Struct, forbid_unknown_fields=True):
     vin: VinField | None = None
 
 
-Message = Telemetry | Event | State | CommandResult | DiagResponse
-SequencedMessage = Telemetry | Event | CommandResult | DiagResponse
+class KeyListStatus(enum.StrEnum):
+    """What a vehicle did with a signed key list it received on `keys`."""
+
+    APPLIED = "applied"
+    REFUSED = "refused"
+
+
+class KeyListResult(msgspec.Struct, forbid_unknown_fields=True):
+    """The vehicle's answer to key list `serial`: applied (it trusts exactly those keys
+    now), or refused with the reason (`bad_signature`, `replayed_counter`...). `serial` is
+    absent only when the refused list could not even be read."""
+
+    v: int
+    sid: SessionId
+    seq: Seq
+    ts: Millis
+    status: KeyListStatus
+    serial: Seq | None = None
+    reason: ShortText | None = None
+    vin: VinField | None = None
+
+
+Message = Telemetry | Event | State | CommandResult | DiagResponse | KeyListResult
+SequencedMessage = Telemetry | Event | CommandResult | DiagResponse | KeyListResult
 
 EVENT_FAMILIES = frozenset({"dtc", "alarm", "crash", "hazard", "trip", "charging", "ota"})
 
@@ -169,6 +192,7 @@ _TYPES: dict[Topic, type[Message]] = {
     Topic.STATE: State,
     Topic.COMMAND_RESULT: CommandResult,
     Topic.DIAG_RESPONSE: DiagResponse,
+    Topic.KEYS_RESULT: KeyListResult,
 }
 _JSON = {t: msgspec.json.Decoder(cls) for t, cls in _TYPES.items()}
 _MSGPACK = {t: msgspec.msgpack.Decoder(cls) for t, cls in _TYPES.items()}
@@ -227,6 +251,9 @@ def _check_envelope(message: Message) -> None:
         )
     if isinstance(message, State | CommandResult | DiagResponse):
         return
+    if isinstance(message, KeyListResult):
+        _check_key_list_result(message)
+        return
     if isinstance(message, Telemetry):
         _check_samples(message)
     elif message.type.split(".", 1)[0] not in EVENT_FAMILIES:
@@ -235,6 +262,13 @@ def _check_envelope(message: Message) -> None:
             Reason.UNKNOWN_EVENT,
             f"event type {message.type!r} is not in a known family ({families})",
         )
+
+
+def _check_key_list_result(message: KeyListResult) -> None:
+    if message.status is KeyListStatus.APPLIED and message.serial is None:
+        raise ProtocolError(Reason.SCHEMA, "an applied key list result needs its serial")
+    if message.status is KeyListStatus.REFUSED and not message.reason:
+        raise ProtocolError(Reason.SCHEMA, "a refused key list result needs a reason")
 
 
 def _check_samples(message: Telemetry) -> None:

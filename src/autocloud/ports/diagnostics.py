@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from autocloud.domain.alerts import Alert, AlertRule, AlertState, Condition
+from autocloud.domain.alerts import Alert, AlertRule, AlertState, Condition, PendingWait
 from autocloud.domain.dtc import Severity
 from autocloud.domain.dtc_active import ActiveDtc, DtcTransition
 
@@ -52,6 +52,9 @@ class AlertStore(Protocol):
     def rule(self, rule_id: int) -> AlertRule | None: ...
     def rules(self, scope: str | None, *, after: int, limit: int) -> list[AlertRule]: ...
     def all_rules(self) -> list[AlertRule]: ...
+    def pending_waits(self) -> list[PendingWait]:
+        """Every wait under way (a `for_s` condition holding, not yet long enough)."""
+
     def open_alert_keys(self) -> list[tuple[int, int, str]]:
         """(rule, vehicle, key) of every open or acknowledged alert."""
 
@@ -65,7 +68,10 @@ class AlertStore(Protocol):
         rule_id: int | None,
         after: int,
         limit: int,
-    ) -> list[Alert]: ...
+        vins: frozenset[str] | None = None,
+    ) -> list[Alert]:
+        """Newest first; `vins` (an owner's token) keeps only those vehicles' alerts."""
+
     def acknowledge(self, alert_id: int, by: str, now_ms: int, *, resolve: bool) -> Alert | None:
         """Acknowledge an open alert (and resolve it when `resolve`); None if not open."""
 

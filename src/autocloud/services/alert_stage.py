@@ -8,9 +8,13 @@ and changes copy-on-write into a per-batch overlay that is adopted only after th
 (``committed``), so a batch retried after a failed commit is evaluated from the same state.
 
 Transitions go to ``WriteBatch.extra`` as one :class:`AlertChanges` record, written in the
-ingest transaction; after commit they are published as ``alert`` changes. Open alerts are
-restored from the store at start; other threads (the API) ask for a rule reload or for a
-tracker to be forgotten through a queue that the stage drains on the ingest thread.
+ingest transaction; after commit they are published as ``alert`` changes. Pending waits (a
+``for_s`` condition holding, not yet long enough) go the same way as one
+:class:`PendingChanges` record — only when a wait starts or ends, not per sample — so a
+restart resumes a wait where it was (in vehicle time) instead of starting it over. Open
+alerts and pending waits are restored from the store at start; other threads (the API) ask
+for a rule reload or for a tracker to be forgotten through a queue that the stage drains on
+the ingest thread (a forgotten wait is deleted with the next batch).
 """
 
 import logging
@@ -25,6 +29,8 @@ from autocloud.domain.alerts import (
     AlertOpened,
     AlertResolved,
     EventCondition,
+    PendingChanges,
+    PendingWait,
 )
 from autocloud.domain.dtc import severity
 from autocloud.domain.dtc_active import DtcUpdate
@@ -60,6 +66,10 @@ class AlertStage:
         self._work: dict[int, dict[Key, Tracker]] = {}
         self._batch: Batch | None = None
         self._changes: list[AlertOpened | AlertResolved] = []
+        # Pending waits dropped by `forget` (rule changed): deleted with the next batch; the
+        # first `_forgotten_sent` of them ride in the batch being committed.
+        self._forgotten: list[tuple[int, int, str]] = []
+        self._forgotten_sent = 0
         self._next_reload = 0.0
 
     # --- control (any thread) ------------------------------------------------------------
@@ -72,8 +82,13 @@ class AlertStage:
         self._inbox.put(("forget", rule_id, vehicle_id))
 
     def restore(self) -> None:
-        """Load the rules and mark every open alert's tracker firing (at start)."""
+        """Load the rules, resume every pending wait and mark every open alert's tracker
+        firing (at start)."""
         self._load_rules()
+        for w in self._store.pending_waits():
+            if w.rule_id in self._by_id:
+                tracker = Tracker(w.since, False, w.last_ts, w.value)
+                self._trackers.setdefault(w.vehicle_id, {})[(w.rule_id, w.key)] = tracker
         for rule_id, vehicle_id, key in self._store.open_alert_keys():
             self._trackers.setdefault(vehicle_id, {})[(rule_id, key)] = Tracker(None, True, 0)
 
@@ -99,7 +114,8 @@ class AlertStage:
             for vid, trackers in self._trackers.items():
                 if vehicle_id is None or vid == vehicle_id:
                     for key in [k for k in trackers if k[0] == rule_id]:
-                        del trackers[key]
+                        if _pending(trackers.pop(key)):
+                            self._forgotten.append((key[0], vid, key[1]))
         if reload:
             self._load_rules()
 
@@ -109,6 +125,7 @@ class AlertStage:
         if self._batch is not None:  # the previous batch was not committed: undo its values
             self._roll_back_values()
         self._batch, self._work, self._changes = batch, {}, []
+        self._forgotten_sent = 0
         if not self._sets:
             return
         self._seed(batch)
@@ -130,6 +147,25 @@ class AlertStage:
                 self._dtc(update, rules.dtc, batch.now_ms)
         if self._changes:
             batch.out.extra.append(AlertChanges(self._changes))
+        pending = self._pending_changes()
+        if pending is not None:
+            batch.out.extra.append(pending)
+
+    def _pending_changes(self) -> PendingChanges | None:
+        """The waits this batch started or ended, compared with the committed trackers."""
+        started: list[PendingWait] = []
+        ended = list(self._forgotten)
+        self._forgotten_sent = len(ended)
+        for vid, new in self._work.items():
+            old = self._trackers.get(vid) or {}
+            for key, t in new.items():
+                if _pending(t) and old.get(key) is not t:
+                    assert t.since is not None
+                    started.append(PendingWait(key[0], vid, key[1], t.since, t.last_ts, t.value))
+            for key, t in old.items():
+                if _pending(t) and not _pending(new.get(key)):
+                    ended.append((key[0], vid, key[1]))
+        return PendingChanges(started, ended) if started or ended else None
 
     def _roll_back_values(self) -> None:
         for (vid, path), old in self._undo.items():
@@ -405,6 +441,8 @@ class AlertStage:
             else:
                 self._trackers.pop(vid, None)
         self._batch, self._work, self._undo = None, {}, {}
+        del self._forgotten[: self._forgotten_sent]
+        self._forgotten_sent = 0
         published = [
             Change("alert", r.vin, r.brand, alert_change(r))
             for r in self._changes
@@ -413,6 +451,11 @@ class AlertStage:
         self._changes = []
         if published:
             self._hub.publish(published)
+
+
+def _pending(t: Tracker | None) -> bool:
+    """A wait under way: the condition holds, not yet for `for_s`."""
+    return t is not None and t.since is not None and not t.firing
 
 
 __all__ = ["AlertStage"]

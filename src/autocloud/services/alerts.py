@@ -5,12 +5,16 @@ Rules are created, replaced and deleted here (validated by
 tells the ingest stage (:class:`~autocloud.services.alert_stage.AlertStage`) to reload. A
 change or delete resolves the rule's open alerts, since they were raised under conditions
 that no longer hold. Alerts are listed and acknowledged here; evaluation is in the stage.
+
+An owner's token sees the alerts of the owner's vehicles only (`Principal.vin_filter`, in the
+query, so pages stay full) and may acknowledge them; another vehicle's alert is not found,
+exactly as one that does not exist. Rules are the brand's: owners are refused them.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-from autocloud.domain.access import Principal, Role
+from autocloud.domain.access import OWNER_HINTS, Principal, Role
 from autocloud.domain.alerts import (
     Alert,
     AlertRule,
@@ -21,7 +25,7 @@ from autocloud.domain.alerts import (
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock
 from autocloud.domain.dtc import Severity
-from autocloud.domain.errors import Conflict, InvalidInput, NotFound
+from autocloud.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocloud.domain.records import Page
 from autocloud.ports.diagnostics import AlertStore
 from autocloud.services.alert_stage import AlertStage
@@ -37,6 +41,22 @@ def _name(name: str) -> str:
     if not name or len(name) > MAX_NAME:
         raise InvalidInput(f"a rule name is 1 to {MAX_NAME} characters")
     return name
+
+
+def _no_owner(who: Principal) -> None:
+    """Rules are brand-level: an owner's token is refused them (the API's route check says
+    so first; this keeps the rule for any other entry point)."""
+    if who.owner_id is not None:
+        raise Forbidden(
+            f"an owner's token may not use alert rules; {OWNER_HINTS['/v1/alert-rules']}"
+        )
+
+
+def _visible(who: Principal, alert: Alert | None) -> bool:
+    """Inside the caller's brand, and for an owner's token one of the owner's vehicles."""
+    if alert is None or not who.sees(alert.brand):
+        return False
+    return who.vin_filter is None or alert.vin in who.vin_filter
 
 
 def one_shot(rule: AlertRule | None) -> bool:
@@ -81,6 +101,7 @@ class AlertService:
         severity: str,
         condition: Mapping[str, Any],
     ) -> AlertRule:
+        _no_owner(who)
         who.require(Role.OPERATOR)
         owner = self._brand(who, brand)
         parsed = parse_condition(condition, self._catalog)
@@ -91,6 +112,7 @@ class AlertService:
         return rule
 
     def rule(self, who: Principal, rule_id: int) -> AlertRule:
+        _no_owner(who)
         found = self._store.rule(rule_id) if 0 < rule_id <= MAX_ROW else None
         if found is None or not who.sees(found.brand):
             raise NotFound(f"alert rule {rule_id} not found")
@@ -106,6 +128,7 @@ class AlertService:
         severity: str,
         condition: Mapping[str, Any],
     ) -> AlertRule:
+        _no_owner(who)
         who.require(Role.OPERATOR)
         current = self.rule(who, rule_id)
         if brand is not None and brand != current.brand:
@@ -119,6 +142,7 @@ class AlertService:
         return rule
 
     def delete_rule(self, who: Principal, rule_id: int) -> None:
+        _no_owner(who)
         who.require(Role.OPERATOR)
         self.rule(who, rule_id)
         self._store.delete_rule(rule_id, self._clock.now_ms())
@@ -126,13 +150,14 @@ class AlertService:
         self.stage.reload()
 
     def rules(self, who: Principal, *, brand: str | None, cursor: str | None, limit: int) -> Page:
+        _no_owner(who)
         items = self._store.rules(who.scope(brand), after=parse_cursor(cursor), limit=limit)
         return Page(tuple(items), cursor_of(items[-1].id if len(items) == limit else None))
 
     # --- alerts --------------------------------------------------------------------------
     def alert(self, who: Principal, alert_id: int) -> Alert:
         found = self._store.alert(alert_id) if 0 < alert_id <= MAX_ROW else None
-        if found is None or not who.sees(found.brand):
+        if found is None or not _visible(who, found):
             raise NotFound(f"alert {alert_id} not found")
         return found
 
@@ -163,6 +188,7 @@ class AlertService:
             rule_id=rule_id,
             after=parse_cursor(cursor),
             limit=limit,
+            vins=who.vin_filter,
         )
         return Page(tuple(items), cursor_of(items[-1].id if len(items) == limit else None))
 
@@ -170,9 +196,12 @@ class AlertService:
         """Acknowledge an open alert (who and when are recorded).
 
         It stays acknowledged until its condition clears; an event alert that nothing clears
-        (no ``clear_type``) is resolved by the acknowledgement instead.
+        (no ``clear_type``) is resolved by the acknowledgement instead. An operator of the
+        brand may acknowledge any of its alerts; an owner's token those of the owner's
+        vehicles (another's is not found).
         """
-        who.require(Role.OPERATOR)
+        if who.owner_id is None:
+            who.require(Role.OPERATOR)
         current = self.alert(who, alert_id)
         if current.state is not AlertState.OPEN:
             raise Conflict(f"alert {alert_id} is {current.state}; only an open one is acknowledged")

@@ -6,18 +6,21 @@ only their own); finding the enrolled key an app-signed command names (`app_key`
 token may use only keys it enrolled itself) and checking that its role may sign the command
 (`permitted`). The vehicle learns the keys at provisioning (`GET /v1/vehicles/{vin}/keys`)
 and from the signed key list the platform publishes after each change
-(`Delivery.publish_keys`).
+(`Delivery.publish_keys`); it answers each list (`keys/result`), and `KeyLists` tells the
+API and the CLI whether the car applied the newest one, lags behind, or refused it.
 """
 
 from collections.abc import Callable, Sequence
 
 from autocloud.domain.access import Principal, Role
-from autocloud.domain.command_keyset import NOT_PERMITTED, PERMITTED, permits
+from autocloud.domain.command_keyset import NOT_PERMITTED, PERMITTED, KeyListState, permits
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.command_signing import key_id, parse_public_key
 from autocloud.domain.errors import Conflict, InvalidInput, NotFound, Refused
 from autocloud.domain.records import Vehicle
 from autocloud.ports.commands import CommandStore
+from autocloud.ports.key_lists import KeyListStore
+from autocloud.services.registry import RegistryService
 
 
 def enrol(
@@ -103,3 +106,17 @@ def ended_audit(who: str, now: int, kids_why: str) -> Callable[[Command], AuditE
         return AuditEntry(now, who, "expired", detail, c.brand, c.vin, c.id, c.name)
 
     return entry
+
+
+class KeyLists:
+    """What each car confirmed of the key lists it was sent, for the API and the CLI."""
+
+    def __init__(self, store: KeyListStore, registry: RegistryService) -> None:
+        self._store = store
+        self._registry = registry
+
+    def state(self, who: Principal, vin: str) -> tuple[Vehicle, KeyListState]:
+        """The vehicle (in the caller's scope: another's is not found) and its key list
+        state: the newest serial sent, the serial the car applied, its last refusal."""
+        vehicle = self._registry.vehicle(who, vin)
+        return vehicle, self._store.key_list_state(vehicle.id)

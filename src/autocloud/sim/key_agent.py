@@ -1,4 +1,5 @@
-"""The vehicle side of key updates: apply a signed key list from `vehicles/{VIN}/keys`.
+"""The vehicle side of key updates: apply a signed key list from `vehicles/{VIN}/keys`, and
+say so on `vehicles/{VIN}/keys/result`.
 
 The platform publishes the keys a car is to trust (retained, so a car that was away gets
 the newest list when it reconnects) whenever a key is enrolled or revoked. The car checks the
@@ -6,13 +7,21 @@ list (`command_keyset.verify_key_list`: signed by a platform key it trusts, for 
 newer than the last list it applied) and then trusts exactly the listed keys with their
 roles: a revoked key is dropped, so a command it signed is `rejected` (`unknown_key`).
 
-A list it refuses changes nothing and is logged; there is no reply topic for key lists.
+Each list gets an answer (`protocol.KeyListResult`): `applied` with its serial, or `refused`
+with the reason `verify_key_list` gave (and the list's serial when it could be read). A list
+it refuses changes nothing. The retained list it already applied comes again at each
+reconnect: it is confirmed again (`applied`, same serial) when its keys are the ones in
+force, so a confirmation lost on the way is made good and the platform's record converges;
+another list with that serial is refused (`replayed_counter`).
 """
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from autocloud.domain.command_keyset import verify_key_list
+from autocloud.domain.command_keyset import KeyEntry, verify_key_list
+from autocloud.domain.command_signing import Rejection
+from autocloud.domain.protocol import KeyListStatus, Topic
 
 if TYPE_CHECKING:
     from autocloud.sim.inbound import Outgoing
@@ -33,16 +42,44 @@ def handle(vehicle: "SimVehicle", payload: bytes, now_ms: int) -> "Outgoing":
         roles=remote.roles,
         last_serial=remote.key_serial,
     )
-    if verdict.key_list is None or not verdict.ok:
-        again = verdict.key_list is not None and verdict.key_list.serial == remote.key_serial
-        # The retained list comes again at each reconnect: only a refusal of another is news.
-        log.log(
-            logging.DEBUG if again else logging.WARNING,
-            "%s: refused a key list (%s)",
-            vehicle.vin,
-            verdict.reason,
-        )
-        return []
-    remote.trust(verdict.key_list.keys)
-    remote.key_serial = verdict.key_list.serial
-    return []
+    listed = verdict.key_list
+    if listed is not None and verdict.ok:
+        remote.trust(listed.keys)
+        remote.key_serial = listed.serial
+        return [_answer(vehicle, now_ms, KeyListStatus.APPLIED, listed.serial)]
+    if (
+        listed is not None
+        and verdict.reason == Rejection.REPLAYED_COUNTER
+        and listed.serial == remote.key_serial
+        and _in_force(vehicle, listed.keys)
+    ):
+        # The retained list again (a reconnect); authentic (signature and VIN were checked
+        # before the serial) and the very keys in force: confirm it again.
+        return [_answer(vehicle, now_ms, KeyListStatus.APPLIED, listed.serial)]
+    log.warning("%s: refused a key list (%s)", vehicle.vin, verdict.reason)
+    serial = listed.serial if listed is not None else None
+    return [_answer(vehicle, now_ms, KeyListStatus.REFUSED, serial, verdict.reason)]
+
+
+def _in_force(vehicle: "SimVehicle", entries: Sequence[KeyEntry]) -> bool:
+    """Whether exactly these keys, with these roles, are the ones the car trusts."""
+    remote = vehicle.remote
+    trusted = {kid: (raw, remote.roles.get(kid)) for kid, raw in remote.keys.items()}
+    return {e.kid: (e.raw, e.role) for e in entries} == trusted
+
+
+def _answer(
+    vehicle: "SimVehicle",
+    now_ms: int,
+    status: KeyListStatus,
+    serial: int | None,
+    reason: str | None = None,
+) -> tuple[str, bytes]:
+    from autocloud.sim.inbound import reply  # inbound's table imports this module
+
+    fields: dict[str, object] = {"status": status.value}
+    if serial is not None:
+        fields["serial"] = serial
+    if reason is not None:
+        fields["reason"] = reason
+    return reply(vehicle, Topic.KEYS_RESULT, vehicle.plan.vehicle_ms(now_ms), **fields)

@@ -3,19 +3,20 @@
 The writers run in the ingest transaction (registered in `store.ingest_writers()`). An
 open is an INSERT that the partial unique index `uq_alerts_active` turns into a no-op when
 the (rule, vehicle) already has an open or acknowledged alert; either way the record gets
-the id of the alert that is open, for the live stream.
+the id of the alert that is open, for the live stream. Pending waits (`alert_pending`) are
+upserted when they start and deleted when they end, so a restart resumes them.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, and_, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, text, update
 
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.schema import signals, twin, vehicles
-from autocloud.adapters.sql.schema_diagnostics import alert_rules, alerts
+from autocloud.adapters.sql.schema_diagnostics import alert_pending, alert_rules, alerts
 from autocloud.domain.alerts import (
     Alert,
     AlertChanges,
@@ -24,6 +25,8 @@ from autocloud.domain.alerts import (
     AlertRule,
     AlertState,
     Condition,
+    PendingChanges,
+    PendingWait,
     condition_spec,
     parse_condition,
 )
@@ -97,6 +100,62 @@ def write_alert_changes(
                 _open(conn, dialect, r)
         else:
             _resolve(conn, r)
+
+
+def write_pending_changes(
+    conn: Connection, dialect: Dialect, batches: Sequence[PendingChanges]
+) -> None:
+    """Delete the waits that ended and upsert the ones that started, batch by batch.
+
+    A wait of a rule or vehicle deleted meanwhile is skipped (its row would break the
+    foreign key, and with it the whole ingest commit)."""
+    for b in batches:
+        if b.ended:
+            conn.execute(
+                delete(alert_pending).where(
+                    alert_pending.c.rule_id == bindparam("r"),
+                    alert_pending.c.vehicle_id == bindparam("v"),
+                    alert_pending.c.key == bindparam("k"),
+                ),
+                [{"r": r, "v": v, "k": k} for r, v, k in b.ended],
+            )
+        if b.started:
+            _upsert_waits(conn, dialect, b.started)
+
+
+def _upsert_waits(conn: Connection, dialect: Dialect, waits: Sequence[PendingWait]) -> None:
+    rule_ids = {w.rule_id for w in waits}
+    vehicle_ids = {w.vehicle_id for w in waits}
+    live_rules = set(
+        conn.execute(select(alert_rules.c.id).where(alert_rules.c.id.in_(rule_ids))).scalars()
+    )
+    live_vehicles = set(
+        conn.execute(select(vehicles.c.id).where(vehicles.c.id.in_(vehicle_ids))).scalars()
+    )
+    rows = [
+        {
+            "rule_id": w.rule_id,
+            "vehicle_id": w.vehicle_id,
+            "key": w.key,
+            "since_ts": w.since,
+            "last_ts": w.last_ts,
+            "value": _encode(w.value).decode(),
+        }
+        for w in waits
+        if w.rule_id in live_rules and w.vehicle_id in live_vehicles
+    ]
+    if not rows:
+        return
+    insert = dialect.insert(alert_pending)
+    upsert = insert.on_conflict_do_update(
+        index_elements=[alert_pending.c.rule_id, alert_pending.c.vehicle_id, alert_pending.c.key],
+        set_={
+            "since_ts": insert.excluded.since_ts,
+            "last_ts": insert.excluded.last_ts,
+            "value": insert.excluded.value,
+        },
+    )
+    conn.execute(upsert, rows)
 
 
 def _open(conn: Connection, dialect: Dialect, r: AlertOpened) -> None:
@@ -187,6 +246,8 @@ class SqlAlerts:
             if not done.rowcount:
                 raise NotFound(f"alert rule {rule_id} not found")
             self._close_alerts(conn, rule_id, now_ms, "rule changed")
+            # A wait under the old condition does not carry over to the new one.
+            conn.execute(delete(alert_pending).where(alert_pending.c.rule_id == rule_id))
             row = conn.execute(select(alert_rules).where(alert_rules.c.id == rule_id)).one()
         return _rule(row)
 
@@ -215,6 +276,13 @@ class SqlAlerts:
             return [_rule(r) for r in conn.execute(select(alert_rules).order_by(alert_rules.c.id))]
 
     # --- alerts ------------------------------------------------------------------------
+    def pending_waits(self) -> list[PendingWait]:
+        with translated(), self._engine.connect() as conn:
+            return [
+                PendingWait(r.rule_id, r.vehicle_id, r.key, r.since_ts, r.last_ts, _value(r.value))
+                for r in conn.execute(select(alert_pending))
+            ]
+
     def open_alert_keys(self) -> list[tuple[int, int, str]]:
         query = select(alerts.c.rule_id, alerts.c.vehicle_id, alerts.c.key).where(
             alerts.c.state.in_(_ACTIVE_STATES)
@@ -241,7 +309,10 @@ class SqlAlerts:
         rule_id: int | None,
         after: int,
         limit: int,
+        vins: frozenset[str] | None = None,
     ) -> list[Alert]:
+        if vins is not None and not vins:
+            return []  # an owner with no vehicle
         query = (
             select(*_ALERT_COLUMNS)
             .join(vehicles, vehicles.c.id == alerts.c.vehicle_id)
@@ -258,6 +329,8 @@ class SqlAlerts:
             query = query.where(alerts.c.vehicle_id == vehicle_id)
         if rule_id is not None:
             query = query.where(alerts.c.rule_id == rule_id)
+        if vins is not None:
+            query = query.where(vehicles.c.vin.in_(sorted(vins)))
         with translated(), self._engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
@@ -291,9 +364,11 @@ class SqlAlerts:
         )
         with translated(), self._engine.connect() as conn:
             for r in conn.execute(query):
-                value = _decode(r.value)
-                found[r.vehicle_id][r.path] = (
-                    r.ts,
-                    tuple(value) if isinstance(value, list) else value,
-                )
+                found[r.vehicle_id][r.path] = (r.ts, _value(r.value))
         return found
+
+
+def _value(text: str) -> Any:
+    """A stored signal value as ingest has it (an array is a tuple)."""
+    value = _decode(text)
+    return tuple(value) if isinstance(value, list) else value

@@ -4,7 +4,9 @@ What: enrolling, listing and revoking keys (`command_keys` table); a revocation 
 vehicle's open commands signed with the revoked keys (`expired`, so a queued one is never
 sent) and writes its audit entries, in one transaction. `key_list` takes the next serial of
 the vehicle's key list (a row of `command_counters` under the name `KEY_LIST_COUNTER`) with
-the keys as they are after every committed change.
+the keys as they are after every committed change. `write_key_list_results` is the ingest
+writer of the cars' answers to those lists (`keys/result`), and `key_list_state` compares
+the newest serial with what the car confirmed.
 
 `vehicle_lock` is held while a counter or serial is taken, committed and published: on
 PostgreSQL a session-level advisory lock on (LOCK_CLASS, vehicle id), so two API processes
@@ -12,11 +14,11 @@ hand a vehicle's messages to the broker in counter order; on SQLite the connecti
 (SQLite serves one platform process; its in-process lock, `Delivery`, orders the sends).
 """
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, text, update
+from sqlalchemy import Connection, Engine, delete, or_, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
@@ -30,9 +32,13 @@ from autocloud.adapters.sql.schema_commands import (
     command_keys,
     commands,
 )
+from autocloud.adapters.sql.schema_key_lists import key_list_acks
+from autocloud.domain.command_keyset import KeyListState
 from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.commands import OPEN, State
 from autocloud.domain.errors import Conflict, StoreUnavailable
+from autocloud.domain.protocol import KeyListResult, KeyListStatus
+from autocloud.domain.records import Reply
 
 KEY_LIST_COUNTER = "key-list"  # `command_counters.kid` of a vehicle's key-list serial
 LOCK_CLASS = 0x636D64  # first key of the advisory locks of command sending ("cmd")
@@ -161,3 +167,107 @@ def vin_of(conn: Connection, vehicle_id: int) -> str | None:
         select(vehicles.c.vin).where(vehicles.c.id == vehicle_id)
     ).scalar_one_or_none()
     return vin
+
+
+# --- the cars' answers to key lists ------------------------------------------------------------
+
+
+def write_key_list_results(conn: Connection, dialect: Dialect, replies: Sequence[Reply]) -> None:
+    """Record each car's answer to a key list, in the ingest transaction.
+
+    `applied` raises the vehicle's confirmed serial (never lowers it: a late answer about an
+    older list changes nothing); `refused` records the list and the car's reason. Each
+    change (not a repeat: a car answers the retained list again at each reconnect) goes in
+    the command audit log as `key_list_applied` / `key_list_refused`; a claim to have
+    applied a serial the platform never sent is audited as `key_list_unknown` and changes
+    nothing. Never raises on what a car says.
+    """
+    acks = key_list_acks.c
+    for reply in replies:
+        m = reply.message
+        assert isinstance(m, KeyListResult)
+        vid = reply.vehicle_id
+        conn.execute(dialect.insert(key_list_acks).values(vehicle_id=vid).on_conflict_do_nothing())
+        if m.status is KeyListStatus.APPLIED:
+            assert m.serial is not None  # the protocol's envelope check
+            sent = _sent_serial(conn, vid)
+            if sent is None or m.serial > sent:
+                newest = "none was sent" if sent is None else f"the newest sent is {sent}"
+                detail = f"the car claims it applied key list {m.serial}; {newest}"
+                _audit(conn, reply, "key_list_unknown", detail)
+                continue
+            newer = or_(acks.applied_serial.is_(None), acks.applied_serial < m.serial)
+            values: dict[str, Any] = {
+                "applied_serial": m.serial,
+                "applied_ts": m.ts,
+                "applied_ms": reply.received_ms,
+            }
+            action, detail = "key_list_applied", f"the car applied key list {m.serial}"
+        else:
+            newer = or_(
+                acks.refused_reason.is_(None),
+                acks.refused_serial.is_distinct_from(m.serial),
+                acks.refused_reason != m.reason,
+            ) & or_(acks.refused_ts.is_(None), acks.refused_ts <= m.ts)
+            values = {
+                "refused_serial": m.serial,
+                "refused_reason": m.reason,
+                "refused_ts": m.ts,
+                "refused_ms": reply.received_ms,
+            }
+            which = "an unreadable key list" if m.serial is None else f"key list {m.serial}"
+            action, detail = "key_list_refused", f"the car refused {which}: {m.reason}"
+        done = conn.execute(
+            update(key_list_acks).where(acks.vehicle_id == vid, newer).values(**values)
+        )
+        if done.rowcount:
+            _audit(conn, reply, action, detail)
+
+
+def _audit(conn: Connection, reply: Reply, action: str, detail: str) -> None:
+    entry = AuditEntry(
+        reply.received_ms, f"vehicle {reply.vin}", action, detail, reply.brand, reply.vin
+    )
+    conn.execute(command_audit.insert().values(**audit_values(entry)))
+
+
+def _sent_serial(conn: Connection, vehicle_id: int) -> int | None:
+    """The serial of the newest key list taken for the vehicle (None: none yet)."""
+    serial: int | None = conn.execute(
+        select(command_counters.c.counter).where(
+            command_counters.c.vehicle_id == vehicle_id,
+            command_counters.c.kid == KEY_LIST_COUNTER,
+        )
+    ).scalar_one_or_none()
+    return serial
+
+
+def key_list_state(conn: Connection, vehicle_id: int) -> KeyListState:
+    """The newest serial sent to the vehicle and what the car answered."""
+    serial = _sent_serial(conn, vehicle_id)
+    row = conn.execute(
+        select(key_list_acks).where(key_list_acks.c.vehicle_id == vehicle_id)
+    ).first()
+    if row is None:
+        return KeyListState(serial)
+    return KeyListState(
+        serial,
+        row.applied_serial,
+        row.applied_ts,
+        row.applied_ms,
+        row.refused_serial,
+        row.refused_reason,
+        row.refused_ts,
+        row.refused_ms,
+    )
+
+
+class SqlKeyLists:
+    """KeyListStore on any SQLAlchemy engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def key_list_state(self, vehicle_id: int) -> KeyListState:
+        with translated(), self._engine.connect() as conn:
+            return key_list_state(conn, vehicle_id)

@@ -1,8 +1,9 @@
 """Tables of diagnostics and alerts: active DTCs, their history, alert rules and alerts.
 
-On the shared `metadata` (adapters/sql/schema.py); migration 0003 creates them. Each alert
-row is one episode of one rule on one vehicle: the partial unique index lets at most one
-of them be open or acknowledged at a time, so duplicates are refused by the database too.
+On the shared `metadata` (adapters/sql/schema.py); migration 0003 creates them (0007 the
+pending waits). Each alert row is one episode of one rule on one vehicle: the partial unique
+index lets at most one of them be open or acknowledged at a time, so duplicates are refused
+by the database too.
 """
 
 from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, text
@@ -84,4 +85,19 @@ alerts = Table(
         postgresql_where=_ACTIVE,
     ),
     sqlite_autoincrement=True,
+)
+
+# One row per wait under way: a signal rule's condition holding on a vehicle, not yet for
+# `for_s` (migration 0007). Written in the ingest transaction when a wait starts or ends,
+# read at start, so a restart resumes the wait in vehicle time.
+alert_pending = Table(
+    "alert_pending",
+    metadata,
+    Column("rule_id", Integer, ForeignKey("alert_rules.id", ondelete="CASCADE"), primary_key=True),
+    Column("vehicle_id", Integer, ForeignKey("vehicles.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(300), primary_key=True),  # the signal path
+    Column("since_ts", BigInteger, nullable=False),  # vehicle time the condition began holding
+    Column("last_ts", BigInteger, nullable=False),
+    Column("value", Text, nullable=False),  # JSON: the value that started the wait
+    Index("ix_alert_pending_vehicle", "vehicle_id"),
 )

@@ -2,16 +2,23 @@
 
 from sqlalchemy import Engine
 
-from autocloud.adapters.sql import alerts, commands, diag_sessions, diagnostics, webhooks
+from autocloud.adapters.sql import (
+    alerts,
+    command_keys,
+    commands,
+    diag_sessions,
+    diagnostics,
+    webhooks,
+)
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.gateways import SqlGateways
 from autocloud.adapters.sql.migrate import upgrade
 from autocloud.adapters.sql.registry import SqlRegistry
 from autocloud.adapters.sql.telemetry import SqlTelemetry
-from autocloud.domain.alerts import AlertChanges
+from autocloud.domain.alerts import AlertChanges, PendingChanges
 from autocloud.domain.dtc_active import DtcUpdate
-from autocloud.domain.protocol import CommandResult, DiagResponse
+from autocloud.domain.protocol import CommandResult, DiagResponse, KeyListResult
 
 
 def ingest_writers() -> Writers:
@@ -20,8 +27,10 @@ def ingest_writers() -> Writers:
     # Features register here, one line each: writers.reply(CommandResult, commands.write_results)
     writers.reply(DiagResponse, diag_sessions.write_responses)
     writers.reply(CommandResult, commands.write_results)
+    writers.reply(KeyListResult, command_keys.write_key_list_results)
     writers.record(DtcUpdate, diagnostics.write_dtc_updates)
     writers.record(AlertChanges, alerts.write_alert_changes)
+    writers.record(PendingChanges, alerts.write_pending_changes)
     return writers
 
 
@@ -39,6 +48,7 @@ class SqlStore:
         self.commands = commands.SqlCommands(engine, dialect, self.telemetry.signal_ids)
         self.dtcs = diagnostics.SqlDiagnostics(engine)
         self.alerts = alerts.SqlAlerts(engine)
+        self.key_lists = command_keys.SqlKeyLists(engine)  # what cars confirmed of key lists
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration."""

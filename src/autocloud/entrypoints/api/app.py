@@ -25,6 +25,9 @@ def create_app(platform: Platform) -> FastAPI:
     from autocloud.entrypoints.api import routes_commands  # remote commands (issue 4)
 
     app.include_router(routes_commands.router)
+    from autocloud.entrypoints.api import routes_key_lists  # what cars confirmed of key lists
+
+    app.include_router(routes_key_lists.router)
     from autocloud.entrypoints.api import routes_diag  # remote UDS sessions (issue 4)
 
     app.include_router(routes_diag.router)

@@ -17,10 +17,12 @@ from autocloud.domain.errors import AutocloudError
 from autocloud.entrypoints.cli import (
     alerts_cmd,
     commands_cmd,
+    consumers_cmd,
     data_cmds,
     diag_cmd,
     gateways_cmd,
     health_cmd,
+    keys_cmd,
     registry_cmds,
     replay_cmd,
     sim_cmd,
@@ -44,6 +46,7 @@ app.command("dead-letters")(data_cmds.dead_letters)
 app.command("replay")(replay_cmd.replay)
 app.add_typer(commands_cmd.command, name="command")  # remote commands (issue 4)
 app.command("audit")(commands_cmd.audit)
+app.command("keys")(keys_cmd.keys)  # command keys and the car's key-list confirmation
 app.command("sim")(sim_cmd.sim)
 app.add_typer(gateways_cmd.gateways, name="gateways")
 app.command("diag")(diag_cmd.diag)  # remote UDS readouts (issue 4)
@@ -52,6 +55,7 @@ app.add_typer(webhooks_cmd.webhooks, name="webhooks")
 app.command("health")(health_cmd.health)  # active DTCs, vehicle and fleet health (issue 4)
 app.add_typer(alerts_cmd.alerts, name="alerts")
 app.add_typer(alerts_cmd.rules, name="alert-rules")
+app.add_typer(consumers_cmd.consumers, name="consumers")  # retire a consumer's broker session
 tokens = typer.Typer(help="API bearer tokens (run on the server).", no_args_is_help=True)
 app.add_typer(tokens, name="tokens")
 db = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -76,7 +80,7 @@ def serve(
     stop: threading.Event | None = None,
 ) -> None:
     """Start the platform and the API; block until SIGINT/SIGTERM, then stop cleanly."""
-    from autocloud.bootstrap import build
+    from autocloud.bootstrap import build, freeze_startup_heap
     from autocloud.entrypoints.api.app import create_app
 
     logging.basicConfig(
@@ -90,9 +94,11 @@ def serve(
     platform = build(settings)
     new_token = platform.ensure_admin_token()
     platform.start()
+    app = create_app(platform)
+    freeze_startup_heap()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(platform),
+            app,
             host=settings.api_host,
             port=settings.api_port,
             log_level="warning",

@@ -18,6 +18,7 @@ from autocloud.domain.protocol import (
     CommandResult,
     DiagResponse,
     Event,
+    KeyListResult,
     Message,
     ProtocolError,
     Reason,
@@ -223,7 +224,7 @@ class Validate:
             message = item.message
             if isinstance(message, Telemetry):
                 self._telemetry(batch, item, message, latest)
-            elif isinstance(message, Event | CommandResult | DiagResponse):
+            elif isinstance(message, Event | CommandResult | DiagResponse | KeyListResult):
                 self._check_ts(batch, item, message.ts, latest)
 
     def _check_ts(self, batch: Batch, item: Item, ts: int, latest: int) -> bool:
@@ -319,21 +320,22 @@ class Record:
         ids = self.store.signal_ids(paths) if paths else {}
         latest: dict[tuple[int, int], Point] = {}
         history = batch.out.history
+        append = history.append
         for item in live:
             assert item.vehicle is not None
             vid = item.vehicle.id
-            for path, ts, value in sorted(item.points, key=_ts):
-                point = Point(vid, ids[path], ts, value)
-                history.append(point)
-                current = latest.get((vid, point.signal_id))
+            # Arrival order, not sorted: the newest ts wins the twin whatever the order, and
+            # of equal ts the later one, as a stable sort by ts would also have it.
+            for path, ts, value in item.points:
+                signal_id = ids[path]
+                point = Point(vid, signal_id, ts, value)
+                append(point)
+                key = (vid, signal_id)
+                current = latest.get(key)
                 if current is None or ts >= current.ts:
-                    latest[(vid, point.signal_id)] = point
+                    latest[key] = point
             _ROUTES.get(type(item.message), _nothing)(batch, item)
         batch.out.twin.extend(latest.values())
-
-
-def _ts(point: tuple[str, int, Value]) -> int:
-    return point[1]
 
 
 def _event(batch: Batch, item: Item) -> None:
@@ -379,6 +381,7 @@ _ROUTES: dict[type, Callable[[Batch, Item], None]] = {
     State: _state,
     CommandResult: _reply,
     DiagResponse: _reply,
+    KeyListResult: _reply,
 }
 
 __all__ = [
