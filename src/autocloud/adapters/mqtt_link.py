@@ -149,15 +149,18 @@ class MqttLink:
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         assert self._sink is not None
-        content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
-        self._sink(
-            Inbound(
-                topic=msg.topic,
-                payload=bytes(msg.payload),
-                received_ms=time.time_ns() // 1_000_000,
-                qos=msg.qos,
-                retain=bool(msg.retain),
-                content_type=content_type,
-                token=(msg.mid, msg.qos),
-            )
-        )
+        self._sink(inbound_of(msg, (msg.mid, msg.qos)))
+
+
+def inbound_of(msg: mqtt.MQTTMessage, token: object) -> Inbound:
+    """A paho message as the platform's `Inbound`, stamped with its arrival time."""
+    content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
+    return Inbound(
+        topic=msg.topic,
+        payload=bytes(msg.payload),
+        received_ms=time.time_ns() // 1_000_000,
+        qos=msg.qos,
+        retain=bool(msg.retain),
+        content_type=content_type,
+        token=token,
+    )

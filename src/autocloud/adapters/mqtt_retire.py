@@ -45,6 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from autocloud.adapters.mqtt_link import inbound_of
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT
 from autocloud.ports.link import Inbound
@@ -285,18 +286,7 @@ class RetiringSession:
             self._outstanding.add(serial)
             self._delivered += 1
             self._changed.notify_all()
-        content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
-        self._sink(
-            Inbound(
-                topic=msg.topic,
-                payload=bytes(msg.payload),
-                received_ms=time.time_ns() // 1_000_000,
-                qos=msg.qos,
-                retain=bool(msg.retain),
-                content_type=content_type,
-                token=(serial, msg.mid, msg.qos),
-            )
-        )
+        self._sink(inbound_of(msg, (serial, msg.mid, msg.qos)))
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, reason: Any, _p: object
