@@ -219,6 +219,26 @@ def histogram_quantiles(
     return out
 
 
+def gc_pauses(before: dict[str, float], after: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Collections of each GC generation between two scrapes: count, total and longest pause
+    (as the upper bound of its bucket), from `autocloud_gc_pause_seconds`."""
+    name = "autocloud_gc_pause_seconds"
+    out: dict[str, dict[str, float]] = {}
+    for gen in ("0", "1", "2"):
+        label = f'{{generation="{gen}"}}'
+        count = after.get(f"{name}_count{label}", 0.0) - before.get(f"{name}_count{label}", 0.0)
+        total = after.get(f"{name}_sum{label}", 0.0) - before.get(f"{name}_sum{label}", 0.0)
+        prefix = f'{name}_bucket{{generation="{gen}",le="'
+        bounds = sorted(
+            (float(k[len(prefix) : -2]), after[k] - before.get(k, 0.0))
+            for k in after
+            if k.startswith(prefix)
+        )
+        longest = next((le for le, n in bounds if n >= count), float("inf")) if count else 0.0
+        out[gen] = {"count": count, "seconds": round(total, 4), "longest_le_s": longest}
+    return out
+
+
 def _steady_rate(points: list[tuple[float, int]], target: int) -> float | None:
     """Signals/s between 10 % and 90 % of the target: the drain rate without ramp and tail."""
     lo = next((p for p in points if p[1] >= 0.1 * target), None)
@@ -394,6 +414,7 @@ def paced(
         "platform_batch_messages": histogram_quantiles(
             metrics_before, metrics_after, "autocloud_ingest_batch_messages", (0.5,)
         ),
+        "platform_gc_pauses": gc_pauses(metrics_before, metrics_after),
         "seq_next": seq_start + max(r.rounds_done for r in done) + 1,
         "start_at": start_at,
     }

@@ -145,7 +145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--spy",
         action="store_true",
-        help="py-spy the simulator and the platform during each realistic run (costs some CPU)",
+        help="py-spy the simulator and the platform during each realistic run, and the "
+        "simulator during each load run (costs some CPU; raw stacks in bench/results)",
     )
     p.add_argument(
         "--load-targets",
@@ -697,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {SIM_CPU})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(exist_ok=True)
+    args.stamp, args.spy_dir = stamp, RESULTS
     report: dict[str, Any] = {
         "benchmark": "sim",
         "started": stamp,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autocloud.adapters.mosquitto import MosquittoDynsec
+from autocloud.domain.errors import ConfigurationError
 from autocloud.domain.secrets import new_secret
 from autocloud.entrypoints.cli.sim_cmd import ApiGatewayProvisioner
 from autocloud.sim.fleet import FleetConfig, fleet_vin
@@ -32,6 +33,7 @@ from autocloud.sim.places import Places
 from bench.broker import Broker, running_broker
 from bench.sim_parts import (
     CachingProvisioner,
+    GcTimer,
     NullProvisioner,
     PlatformProcess,
     TimedRouter,
@@ -40,6 +42,9 @@ from bench.sim_parts import (
     cpu_times,
     keep_driving,
     pin,
+    spy,
+    stop_spy,
+    summarise_simulator,
     wait_quiet,
 )
 
@@ -64,12 +69,25 @@ class DynsecGateways:
         self._dynsec.set_gateway(login, None, frozenset(vins))
 
 
+def admin(broker: Broker, timeout: float, wait_s: float = 10.0) -> MosquittoDynsec:
+    """The dynsec admin session. A freshly started Mosquitto listens a moment before its
+    dynsec plugin knows the admin (it then refuses the login): try again for `wait_s`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return MosquittoDynsec(
+                broker.host, broker.port, broker.admin_user, broker.admin_password, timeout=timeout
+            )
+        except ConfigurationError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
 def grant_timing(broker: Broker, vins: int) -> dict[str, Any]:
     """Seconds for dynsec to create a gateway, grant it `vins` VINs, and revoke one of them."""
     all_vins = [fleet_vin("WVW", 500_000 + i) for i in range(vins)]
-    with MosquittoDynsec(
-        broker.host, broker.port, broker.admin_user, broker.admin_password, timeout=120
-    ) as dynsec:
+    with admin(broker, timeout=120) as dynsec:
         t0 = time.perf_counter()
         dynsec.set_gateway("gw.bench.grant-test", new_secret(), frozenset())
         t1 = time.perf_counter()
@@ -104,9 +122,16 @@ def _run(
     cpu0 = {k: cpu_seconds(p) if p else None for k, p in pids.items()}
     machine0 = cpu_times()
     sent0, ticks0 = fleet.stats.sent, fleet.stats.ticks
+    target = "platform" if "platform" in pids else "broker"
+    raw = args.spy_dir / f"sim-spy-load-{target}-{args.stamp}-{time.strftime('%H%M%S')}.txt"
+    spying = spy(os.getpid(), None, raw, threads=False, rate=500) if args.spy else None
+    times0 = os.times()
     t0 = time.perf_counter()
-    stats = fleet.run(on_tick=lambda _s: keep_driving(fleet.vehicles))
+    with GcTimer() as gc_time:
+        stats = fleet.run(on_tick=lambda _s: keep_driving(fleet.vehicles))
     wall = time.perf_counter() - t0
+    times = os.times()
+    stop_spy(spying)
     cpu = {k: round((cpu_seconds(p) or 0.0) - (cpu0[k] or 0.0), 2) for k, p in pids.items() if p}
     busy = busy_between(machine0, cpu_times())["cpu"]
     ticks = stats.ticks - ticks0  # without the warm-up
@@ -115,7 +140,7 @@ def _run(
     total = sum(cpu.values()) or 1.0
     return {
         "vehicles": len(fleet.vehicles),
-        "gateways": len(fleet.connections),
+        "gateways": len(fleet.gateways),
         "sim_seconds": ticks,
         "wall_s": round(wall, 2),
         "updates_per_s": round(updates / wall),
@@ -128,6 +153,13 @@ def _run(
         "simulator_cpu_share_of_wall": round(cpu.get("simulator", 0.0) / wall, 3),
         "others_pct_of_core": round(100 * max(0.0, busy - sum(cpu.values())) / wall, 1),
         "quiet_before": quiet,
+        "gc": gc_time.as_dict(wall),
+        "simulator_user_s": round(times.user - times0.user, 2),  # Python and libraries
+        "simulator_system_s": round(times.system - times0.system, 2),  # kernel: TCP sends
+        "simulator_us_per_update": round(
+            (times.user - times0.user + times.system - times0.system) / updates * 1e6, 1
+        ),
+        **({"py_spy": summarise_simulator(raw), "py_spy_raw": str(raw)} if spying else {}),
     }
 
 
@@ -149,11 +181,7 @@ def load_target(
         if target == "broker":
             if args.grant_vins:
                 out["dynsec_grant"] = grant_timing(broker, args.grant_vins)
-            dynsec = stack.enter_context(
-                MosquittoDynsec(
-                    broker.host, broker.port, broker.admin_user, broker.admin_password, timeout=60
-                )
-            )
+            dynsec = stack.enter_context(admin(broker, timeout=60))
             dynsec.ensure_platform_client("bench-platform", new_secret())  # default deny
             fleet = LoadFleet(
                 config,

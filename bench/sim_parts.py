@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import gc
 import io
 import os
 import pstats
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +27,7 @@ import httpx
 
 from autocloud.entrypoints.cli.client import Api
 from autocloud.entrypoints.cli.sim_cmd import ApiProvisioner
-from autocloud.sim.fleet import Fleet, FleetConfig
+from autocloud.sim.fleet import Fleet, FleetConfig, collector_tuned
 from autocloud.sim.places import Places
 from autocloud.sim.roads import LatLon, Route, Router
 from autocloud.sim.vehicle import SimVehicle
@@ -277,33 +279,34 @@ def pure_run(
     started = clock()
     chunk_started, chunk_updates = started, 0
     now_ms = start_ms
-    for second in range(1, sim_seconds + 1):
-        now_ms += 1000
-        for vehicle in vehicles:
-            t0 = clock()
-            online = vehicle.plan.online(1.0)
-            vehicle.tick(1.0, now_ms, router, places)
-            t1 = clock()
-            for _subtopic, payload in vehicle.outgoing(online):
-                messages += 1
-                size += len(payload)
-            outgoing_s += clock() - t1
-            tick_s += t1 - t0
-        moving = sum(v.follower is not None for v in vehicles)
-        moving_sum += moving
-        if driving:
-            keep_driving(vehicles)
-        chunk_updates += len(vehicles)
-        if second % sample_every == 0:
-            now = clock()
-            per_second.append(
-                {
-                    "sim_s": second,
-                    "moving": moving,
-                    "updates_per_s": round(chunk_updates / (now - chunk_started)),
-                }
-            )
-            chunk_started, chunk_updates = now, 0
+    with collector_tuned():  # as `Fleet.run` does
+        for second in range(1, sim_seconds + 1):
+            now_ms += 1000
+            for vehicle in vehicles:
+                t0 = clock()
+                online = vehicle.plan.online(1.0)
+                vehicle.tick(1.0, now_ms, router, places)
+                t1 = clock()
+                for _subtopic, payload in vehicle.outgoing(online):
+                    messages += 1
+                    size += len(payload)
+                outgoing_s += clock() - t1
+                tick_s += t1 - t0
+            moving = sum(v.follower is not None for v in vehicles)
+            moving_sum += moving
+            if driving:
+                keep_driving(vehicles)
+            chunk_updates += len(vehicles)
+            if second % sample_every == 0:
+                now = clock()
+                per_second.append(
+                    {
+                        "sim_s": second,
+                        "moving": moving,
+                        "updates_per_s": round(chunk_updates / (now - chunk_started)),
+                    }
+                )
+                chunk_started, chunk_updates = now, 0
     wall = clock() - started
     return PureResult(
         scenario=scenario,
@@ -518,6 +521,42 @@ class PlatformProcess:
                 self._process.wait(timeout=10)
 
 
+# -- garbage collection -----------------------------------------------------------------------
+
+
+class GcTimer:
+    """Collections and seconds spent in CPython's cyclic garbage collector, per generation,
+    while active (`with GcTimer() as gc_time:`). py-spy shows no collector frames: its time
+    lands on whichever Python line allocated the object that triggered a collection."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            generation = info["generation"]
+            self.collections[generation] += 1
+            self.seconds[generation] += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def as_dict(self, wall_s: float) -> dict[str, Any]:
+        return {
+            "collections": self.collections,
+            "seconds": [round(s, 3) for s in self.seconds],
+            "share_of_wall": round(sum(self.seconds) / wall_s, 3) if wall_s else None,
+        }
+
+
 # -- where the time goes (py-spy) --------------------------------------------------------------
 
 # (group, (function, file) pairs); a sample goes to the first group with a frame in its stack.
@@ -526,6 +565,9 @@ SIM_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     ("SimVehicle.outgoing (batching, JSON encoding)", (("outgoing", "sim/vehicle.py"),)),
     ("SimVehicle.tick (driving, physics, DTCs, signals)", (("tick", "sim/vehicle.py"),)),
     ("Connection.publish (paho queues the PUBLISH)", (("publish", "sim/transport.py"),)),
+    ("gateway: queue the PUBLISH (publish_for)", (("publish_for", "sim/gateway_session.py"),)),
+    ("gateway: PUBACKs in", (("on_readable", "sim/gateway_session.py"),)),
+    ("gateway: PUBLISHes out", (("on_writable", "sim/gateway_session.py"),)),
     ("paho loop_read (PUBACKs in)", (("loop_read", "paho"),)),
     ("paho loop_write (PUBLISHes out)", (("loop_write", "paho"),)),
     ("paho loop_misc (keepalives, once a second)", (("loop_misc", "paho"),)),
@@ -537,8 +579,11 @@ SIM_GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
 )
 
 
-def spy(pid: int, seconds: float, out: Path, *, threads: bool) -> subprocess.Popen[bytes] | None:
-    """`py-spy record` of `pid` (raw collapsed stacks, idle samples off), unpinned."""
+def spy(
+    pid: int, seconds: float | None, out: Path, *, threads: bool, rate: int = 100
+) -> subprocess.Popen[bytes] | None:
+    """`py-spy record` of `pid` (raw collapsed stacks, idle samples off), unpinned. With
+    `seconds` None it records until sent SIGINT (`stop_spy`)."""
     binary = Path(sys.executable).parent / "py-spy"
     if not binary.exists():
         return None
@@ -547,10 +592,9 @@ def spy(pid: int, seconds: float, out: Path, *, threads: bool) -> subprocess.Pop
         "record",
         "--pid",
         str(pid),
-        "--duration",
-        str(max(1, int(seconds))),
+        *(["--duration", str(max(1, int(seconds)))] if seconds is not None else []),
         "--rate",
-        "100",
+        str(rate),
         "--format",
         "raw",
         "--output",
@@ -564,6 +608,18 @@ def spy(pid: int, seconds: float, out: Path, *, threads: bool) -> subprocess.Pop
         stderr=subprocess.DEVNULL,
         preexec_fn=lambda: os.sched_setaffinity(0, every_cpu),
     )
+
+
+def stop_spy(process: subprocess.Popen[bytes] | None, timeout_s: float = 30.0) -> None:
+    """End a `spy(..., None, ...)` recording: SIGINT makes py-spy write its output."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def _has(frame: str, function: str, file: str) -> bool:

@@ -176,6 +176,7 @@ class Platform:
                 self._outbound = link
             self._stops.append(self.ingest.stop)
         self._start_retention()
+        self._stops.append(self.metrics.watch_gc())
         if self.commands is not None:  # sends to returning vehicles, expires, notifies
             self.commands.delivery.start()
             self._stops.append(self.commands.delivery.stop)

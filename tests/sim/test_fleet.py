@@ -98,7 +98,7 @@ def test_twins_are_current(hour: tuple[Platform, Fleet]) -> None:
     platform, fleet = hour
     for vehicle in fleet.vehicles:
         twin = {s.path: s for s in platform.telemetry.twin(SYSTEM, vehicle.vin).reported}
-        last_report = vehicle._last_sent  # what the car measured in its latest report
+        last_report = vehicle.last_sent  # what the car measured in its latest report
         assert twin[ODOMETER].value == last_report[ODOMETER], vehicle.vin
         assert (
             twin["Vehicle.CurrentLocation.Latitude"].value

@@ -73,7 +73,7 @@ def minute(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Platform,
 
 def test_gateways_carry_the_whole_fleet(minute: tuple[Platform, LoadFleet]) -> None:
     platform, fleet = minute
-    assert len(fleet.connections) == gateway_count(2) == 3  # one per brand at least
+    assert len(fleet.gateways) == gateway_count(2) == 3  # one per brand at least
     assert fleet.stats.ticks == 60
     assert fleet.backlog == 0
     assert platform.gateways is not None
@@ -85,7 +85,7 @@ def test_every_twin_is_current(minute: tuple[Platform, LoadFleet]) -> None:
     platform, fleet = minute
     for vehicle in fleet.vehicles:
         twin = {s.path: s for s in platform.telemetry.twin(SYSTEM, vehicle.vin).reported}
-        assert twin[ODOMETER].value == vehicle._last_sent[ODOMETER], vehicle.vin
+        assert twin[ODOMETER].value == vehicle.last_sent[ODOMETER], vehicle.vin
         assert max(s.ts for s in twin.values()) == max(vehicle.sampled_ts), vehicle.vin
         assert platform.telemetry.twin(SYSTEM, vehicle.vin).online is True
 

@@ -1,5 +1,10 @@
 """Prometheus metrics of one platform process, on a registry of its own (no globals)."""
 
+import gc
+import time
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _STAGE_BUCKETS = (
@@ -67,3 +72,28 @@ class Metrics:
             "Batches whose commit failed (redelivered).",
             registry=r,
         )
+        self.gc_pause = Histogram(
+            "autocloud_gc_pause_seconds",
+            "Pauses of the cyclic garbage collector (every thread waits), by generation.",
+            ["generation"],
+            buckets=_STAGE_BUCKETS,
+            registry=r,
+        )
+
+    def watch_gc(self) -> Callable[[], None]:
+        """Time every collection into `gc_pause` until the returned function is called.
+
+        A full collection stops every thread of the process; its pauses show directly in
+        ingest latency, so operators need to see them.
+        """
+        timers = [self.gc_pause.labels(str(g)) for g in range(3)]
+        started = [0.0]
+
+        def callback(phase: str, info: dict[str, Any]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                timers[info["generation"]].observe(time.perf_counter() - started[0])
+
+        gc.callbacks.append(callback)
+        return lambda: gc.callbacks.remove(callback)

@@ -106,12 +106,15 @@ def advance_low_voltage(spec: VehicleSpec, s: VehicleState, dt: float, show_star
     electric = spec.powertrain is not Powertrain.ICE
     source = s.ignition_on or s.charging if electric else s.engine_running
     if source:
-        s.lv_soc = min(1.0, s.lv_soc + LV_CHARGE_PER_H * hours)
+        soc = s.lv_soc + LV_CHARGE_PER_H * hours
+        s.lv_soc = soc if soc < 1.0 else 1.0
     else:
         drain = LV_DRAIN_PER_H + LV_WEAK_DRAIN_PER_H * (1.0 - s.lv_health)
-        s.lv_soc = max(0.0, s.lv_soc - drain * hours)
+        soc = s.lv_soc - drain * hours
+        s.lv_soc = soc if soc > 0.0 else 0.0
     deep = LV_DEEP_DISCHARGE_AGEING if s.lv_soc < 0.5 else 1.0
-    s.lv_health = max(0.0, s.lv_health - LV_AGEING_PER_H * deep * hours)
+    health = s.lv_health - LV_AGEING_PER_H * deep * hours
+    s.lv_health = health if health > 0.0 else 0.0  # max(0.0, ·) as a comparison: hot path
     s.start_reading = show_start and s.start_dip_v is not None
     if s.start_reading and s.start_dip_v is not None:
         s.lv_voltage = s.start_dip_v
@@ -132,7 +135,7 @@ def advance_tyres_and_hazards(
     """
     hours = dt / 3600.0
     s.tyre_cold_kpa = [
-        max(0.0, kpa - (leak + NATURAL_LEAK_KPA_H) * hours)
+        left if (left := kpa - (leak + NATURAL_LEAK_KPA_H) * hours) > 0.0 else 0.0
         for kpa, leak in zip(s.tyre_cold_kpa, s.tyre_leak_kpa_h, strict=True)
     ]
     s.next_leak_s -= dt

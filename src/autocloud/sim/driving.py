@@ -55,7 +55,7 @@ class _Leg:
     exit_ms: float  # the speed to leave it at (next limit, turn, or stop)
 
 
-@dataclass
+@dataclass(slots=True)
 class Progress:
     """Where the vehicle is on its trip after a step."""
 
@@ -68,7 +68,7 @@ class Progress:
     done: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class TripFollower:
     """Moves one vehicle along one route, a time step at a time."""
 
@@ -125,22 +125,26 @@ class TripFollower:
         """The fastest speed allowed now: the cap here and the braking curve to what is ahead.
 
         Looks ahead over a few legs: v^2 = v_exit^2 + 2 a d. The per-leg constants come from
-        `_window` (computed once per leg); the arithmetic is the same, value for value.
+        `_window` (computed once per leg). The smallest v^2 is found first and its root taken
+        once: a square root is monotonic and correctly rounded, so this is the same value as
+        the smallest of the roots.
         """
-        target = self._legs[self._index].cap_ms
         x = self.travelled_m
-        sqrt, k = math.sqrt, 2 * DECEL_MS2
+        k = 2 * DECEL_MS2
+        lowest = math.inf
         for start, cap2, end, exit2, later in self._window(self._index):
             if later:
                 ahead = start - x
-                v = sqrt(cap2 + k * (ahead if ahead > 0.0 else 0.0))
-                if v < target:
-                    target = v
+                v2 = cap2 + k * (ahead if ahead > 0.0 else 0.0)
+                if v2 < lowest:
+                    lowest = v2
             left = end - x
-            v = sqrt(exit2 + k * (left if left > 0.0 else 0.0))
-            if v < target:
-                target = v
-        return target
+            v2 = exit2 + k * (left if left > 0.0 else 0.0)
+            if v2 < lowest:
+                lowest = v2
+        target = self._legs[self._index].cap_ms
+        v = math.sqrt(lowest)
+        return v if v < target else target
 
     def step(self, dt_s: float) -> Progress:
         """Advance `dt_s` seconds along the trip."""
@@ -148,27 +152,34 @@ class TripFollower:
             return self._where(0.0, 0.0, done=True)
         target = self._target_ms()
         before = self.speed_ms
+        # min/max written out as comparisons (same values, a fraction of the cost per tick)
         if target > before:
-            speed = min(target, before + ACCEL_MS2 * dt_s)
+            faster = before + ACCEL_MS2 * dt_s
+            speed = faster if faster < target else target
         else:
-            speed = max(target, before - DECEL_MS2 * 2 * dt_s)  # harder braking if needed
-        advance = min((before + speed) / 2 * dt_s, self.total_m - self.travelled_m)
+            slower = before - DECEL_MS2 * 2 * dt_s  # harder braking if needed
+            speed = slower if slower > target else target
+        left = self.total_m - self.travelled_m
+        advance = (before + speed) / 2 * dt_s
+        advance = left if left < advance else advance
         if advance <= 0.0 and speed < 0.5:  # crawling to the very end
             advance = min(1.0 * dt_s, self.total_m - self.travelled_m)
             speed = 1.0
         self.travelled_m += advance
-        self.speed_ms = 0.0 if self.done else speed
-        while self._index + 1 < len(self._legs) and self.travelled_m >= (
-            self._legs[self._index].start_m + self._legs[self._index].length_m
-        ):
-            self._index += 1
-        return self._where(advance, (self.speed_ms - before) / dt_s if dt_s else 0.0, self.done)
+        done = self.done
+        self.speed_ms = 0.0 if done else speed
+        legs, index, x = self._legs, self._index, self.travelled_m
+        while index + 1 < len(legs) and x >= legs[index].start_m + legs[index].length_m:
+            index += 1
+        self._index = index
+        return self._where(advance, (self.speed_ms - before) / dt_s if dt_s else 0.0, done)
 
     def _where(self, advanced: float, accel: float, done: bool) -> Progress:
         if not self._legs:
             return Progress(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, True)
         leg = self._legs[self._index]
-        f = 0.0 if leg.length_m == 0 else min(1.0, (self.travelled_m - leg.start_m) / leg.length_m)
+        f = 0.0 if leg.length_m == 0 else (self.travelled_m - leg.start_m) / leg.length_m
+        f = f if f < 1.0 else 1.0  # min(1.0, f)
         lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
         lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
         return Progress(lat, lon, leg.heading, self.speed_ms * 3.6, accel, advanced, done)

@@ -212,6 +212,8 @@ class DtcMonitor:
     (e.g. from :func:`load_dtc_descriptions`) overrides the built-in texts.
     """
 
+    __slots__ = ("_active", "_descriptions", "_rules", "model")
+
     def __init__(
         self,
         model: VehicleModel,

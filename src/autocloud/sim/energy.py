@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = [
@@ -97,15 +97,15 @@ class VehicleSpec:
     weak_sag_v: float = 0.6  # extra dip with a worn-out battery (health 0)
     low_start_v: float = 11.0  # a start reading below this sets P0562
 
-    @property
-    def electric(self) -> bool:
-        """True when the car has a traction battery (BEV or plug-in hybrid)."""
-        return self.battery_kwh > 0
+    # Derived in __post_init__ (read on every tick, so not a property):
+    electric: bool = field(init=False, compare=False, repr=False)
+    """True when the car has a traction battery (BEV or plug-in hybrid)."""
+    combustion: bool = field(init=False, compare=False, repr=False)
+    """True when the car has a combustion engine and a fuel tank."""
 
-    @property
-    def combustion(self) -> bool:
-        """True when the car has a combustion engine and a fuel tank."""
-        return self.tank_l > 0
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "electric", self.battery_kwh > 0)
+        object.__setattr__(self, "combustion", self.tank_l > 0)
 
 
 PRESETS: Final[Mapping[str, VehicleSpec]] = {
@@ -265,9 +265,12 @@ def tyre_hot_kpa(cold_kpa: float, tyre_c: float) -> float:
     if cold_kpa <= 0:
         return 0.0
     absolute = (cold_kpa + ATMOSPHERE_KPA) * (tyre_c + 273.15) / (TYRE_REFERENCE_C + 273.15)
-    return max(0.0, absolute - ATMOSPHERE_KPA)
+    gauge = absolute - ATMOSPHERE_KPA
+    return gauge if gauge > 0.0 else 0.0  # max(0.0, gauge), as a comparison (hot path)
 
 
 def engine_rpm(speed_kmh: float) -> float:
     """A plausible engine speed for a road speed: idle, then rising through the gears."""
-    return min(3500.0, max(800.0, 900.0 + speed_kmh * 18.0))
+    rpm = 900.0 + speed_kmh * 18.0
+    rpm = rpm if rpm > 800.0 else 800.0  # min(3500.0, max(800.0, rpm)), as comparisons
+    return rpm if rpm < 3500.0 else 3500.0

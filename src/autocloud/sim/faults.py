@@ -63,6 +63,18 @@ class FaultPlan:
     kinds of bad input :meth:`corrupt` makes.
     """
 
+    __slots__ = (
+        "bad_input_rate",
+        "bad_reasons",
+        "duplicate_rate",
+        "offline_left_s",
+        "offline_rate_per_h",
+        "outages",
+        "reorder_rate",
+        "rng",
+        "skew_ms",
+    )
+
     def __init__(
         self,
         rng: random.Random,

@@ -6,11 +6,13 @@ no timestamp is ever ahead of the platform's clock. Deterministic for a given se
 from the pace at which the broker answers.
 """
 
+import contextlib
+import gc
 import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -23,7 +25,7 @@ from autocloud.sim.faults import FaultPlan
 from autocloud.sim.inbound import SUBSCRIBED, receive
 from autocloud.sim.places import Places
 from autocloud.sim.roads import Router
-from autocloud.sim.transport import Connection, Pool
+from autocloud.sim.transport import Connection, Pool, Session
 from autocloud.sim.vehicle import SimVehicle
 
 # brand id, name, WMI, model per powertrain
@@ -53,6 +55,7 @@ MIX: tuple[tuple[Powertrain, float], ...] = (
     (Powertrain.ICE, 0.35),
 )
 BACKLOG_HIGH = 5000  # unacknowledged messages before the simulator waits for the broker
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young collections in the tick loop
 
 
 class Provisioner(Protocol):
@@ -97,6 +100,29 @@ class FleetStats:
     offline: int = 0
     bad_sent: Counter[str] = field(default_factory=Counter)
     wall_s: float = 0.0
+
+
+@contextlib.contextmanager
+def collector_tuned(young_threshold: int = GC_YOUNG_THRESHOLD) -> Iterator[None]:
+    """Keep CPython's cyclic garbage collector out of the way of the tick loop.
+
+    Each car update allocates a few dozen short-lived containers (readings, messages), so
+    with the default threshold (700) the collector runs every few dozen updates and, as
+    objects survive a tick, sweeps the whole heap (every car, route and buffered reading)
+    now and then: 10-15 % of load mode's time (BENCHMARKS.md, "Simulator"). Inside this
+    context what exists already (the fleet, its places and routes) is frozen out of the
+    collector's sweeps (`gc.freeze`) and young collections run every `young_threshold`
+    allocations; memory is still freed by reference counting as before. Both are undone
+    on exit.
+    """
+    before = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(young_threshold, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()
 
 
 def fleet_vin(wmi: str, serial: int) -> str:
@@ -190,16 +216,17 @@ class Fleet:
         end_ms = sim_ms + int(cfg.duration_s * 1000) if cfg.duration_s else None
         wall0, sim0 = time.monotonic(), sim_ms
         was_online = {v.vin: True for v in self.vehicles}
-        while not should_stop() and (end_ms is None or sim_ms < end_ms):
-            sim_ms += 1000
-            for vehicle in self.vehicles:
-                self._tick(vehicle, sim_ms, was_online)
-            self.stats.ticks += 1
-            self.stats.sim_ms = sim_ms
-            self._pace(wall0, sim_ms - sim0)
-            if on_tick is not None:
-                on_tick(self._measure(wall0))
-        self._finish()
+        with collector_tuned():
+            while not should_stop() and (end_ms is None or sim_ms < end_ms):
+                sim_ms += 1000
+                for vehicle in self.vehicles:
+                    self._tick(vehicle, sim_ms, was_online)
+                self.stats.ticks += 1
+                self.stats.sim_ms = sim_ms
+                self._pace(wall0, sim_ms - sim0)
+                if on_tick is not None:
+                    on_tick(self._measure(wall0))
+            self._finish()
         return self._measure(wall0)
 
     def _tick(self, vehicle: SimVehicle, sim_ms: int, was_online: dict[str, bool]) -> None:
@@ -233,7 +260,11 @@ class Fleet:
 
     @property
     def backlog(self) -> int:
-        return sum(c.pending for c in self.connections.values())
+        return sum(c.pending for c in self._sessions())
+
+    def _sessions(self) -> Iterable[Session]:
+        """The MQTT sessions the fleet publishes through (one per car here)."""
+        return self.connections.values()
 
     def _finish(self, timeout_s: float = 120.0) -> None:
         """Send what is buffered, wait for every acknowledgement, then park the fleet."""
@@ -260,13 +291,18 @@ class Fleet:
 
     def _measure(self, wall0: float) -> FleetStats:
         s = self.stats
-        conns = self.connections.values()
+        conns = list(self._sessions())
         s.acked = sum(c.acked for c in conns)
         s.connected = sum(c.connected for c in conns)
-        s.moving = sum(v.follower is not None for v in self.vehicles)
-        s.charging = sum(v.charging for v in self.vehicles)
-        s.offline = sum(v.plan.offline for v in self.vehicles)
-        s.bad_sent = sum((v.bad_sent for v in self.vehicles), Counter())
+        moving = charging = offline = 0
+        bad_sent: Counter[str] = Counter()
+        for v in self.vehicles:  # one pass: this runs every tick of a live summary
+            moving += v.follower is not None
+            charging += v.charging
+            offline += v.plan.offline_left_s > 0
+            if v.bad_sent:
+                bad_sent.update(v.bad_sent)
+        s.moving, s.charging, s.offline, s.bad_sent = moving, charging, offline, bad_sent
         s.wall_s = time.monotonic() - wall0
         return s
 

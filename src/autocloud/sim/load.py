@@ -12,25 +12,22 @@ What differs from realistic mode, and why:
 - A gateway has no last will per car: when a car goes offline (a tunnel), its gateway
   publishes the car's `state` offline itself, and online again when it is back.
 - Gateways may not subscribe: cars in load mode receive no cloud-to-vehicle messages.
-- paho's in-flight window is unlimited on gateway connections (`max_inflight_messages` 0):
-  with a window, paho rescans every unacknowledged message on each PUBACK, which costs more
-  than the publish itself at thousands of messages in flight; the fleet's backlog limit
-  (`BACKLOG_HIGH`) bounds what is outstanding instead.
+- Gateways publish through a lean QoS 1 publisher (`sim/gateway_session.py`) instead of
+  paho, whose per-message costs would cap load mode at a few thousand updates a second;
+  the fleet's backlog limit (`BACKLOG_HIGH`) bounds what is outstanding.
 """
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import msgspec
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from autocloud.sim.fleet import BRANDS, Fleet, FleetConfig, FleetStats, Provisioner
+from autocloud.sim.gateway_session import GatewaySession
 from autocloud.sim.places import Places
 from autocloud.sim.roads import Router
-from autocloud.sim.transport import Connection
+from autocloud.sim.transport import Session
 from autocloud.sim.vehicle import SimVehicle
 
 _encode = msgspec.json.encode
@@ -44,35 +41,6 @@ class GatewayProvisioner(Protocol):
     def grant(self, login: str, vins: list[str]) -> None:
         """Let the gateway publish for `vins`."""
         ...
-
-
-@dataclass
-class GatewayConnection(Connection):
-    """One gateway's MQTT session: client id = username = the gateway's login, no will.
-
-    `vin` holds the login (the pool keys connections by it); publish with `publish_for`.
-    """
-
-    vehicles: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.vin,
-            protocol=mqtt.MQTTv311,
-            clean_session=False,  # unacknowledged messages are resent after a reconnect
-        )
-        self.client.username_pw_set(self.vin, self.secret)
-        self.client.max_inflight_messages_set(0)  # see the module docstring
-        self.client.max_queued_messages_set(0)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
-
-    def publish_for(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
-        """Queue a QoS 1 message of car `vin`; paho keeps it until PUBACK."""
-        self.client.publish(f"vehicles/{vin}/{subtopic}", payload, qos=1, retain=retain)
-        self.sent += 1
 
 
 def gateway_count(requested: int) -> int:
@@ -98,7 +66,8 @@ class LoadFleet(Fleet):
         self._gateway_provisioner = gateways
         self.gateway_connections = gateway_count(gateway_connections)
         self._logins: dict[str, tuple[str, str]] = {}  # login -> (brand, secret)
-        self._via: dict[str, GatewayConnection] = {}  # VIN -> its gateway's connection
+        self.gateways: dict[str, GatewaySession] = {}  # login -> its session
+        self._via: dict[str, GatewaySession] = {}  # VIN -> its gateway's session
 
     def provision(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Register the cars (as realistic mode does), then the gateways and their grants."""
@@ -124,11 +93,11 @@ class LoadFleet(Fleet):
         """Open the gateways' sessions and announce every car online through its gateway."""
         self._host, self._port = host, port
         for login, (_brand, secret) in self._logins.items():
-            conn = GatewayConnection(login, secret, host, port, vehicles=self._shares[login])
-            self.connections[login] = conn
+            conn = GatewaySession(login, secret, host, port, vehicles=self._shares[login])
+            self.gateways[login] = conn
             for vin in conn.vehicles:
                 self._via[vin] = conn
-        self.pool.connect_all(list(self.connections.values()), timeout_s, "gateways")
+        self.pool.connect_all(list(self.gateways.values()), timeout_s, "gateways")
         for vehicle in self.vehicles:
             self._state(vehicle, online=True)
 
@@ -150,10 +119,10 @@ class LoadFleet(Fleet):
 
     def _finish(self, timeout_s: float = 120.0) -> None:
         """Send what the cars buffered, wait for every acknowledgement."""
-        for conn in self.connections.values():
+        for conn in self.gateways.values():
             if not conn.connected:
                 self.pool.reconnect(conn)
-        self.pool.until(lambda: all(c.connected for c in self.connections.values()), 30)
+        self.pool.until(lambda: all(c.connected for c in self.gateways.values()), 30)
         for vehicle in self.vehicles:
             conn = self._via[vehicle.vin]
             vehicle.batch_samples = 1
@@ -168,8 +137,11 @@ class LoadFleet(Fleet):
             if self._via[vehicle.vin].connected:
                 self._state(vehicle, online=False)
         self.pool.until(lambda: self.backlog == 0, 30)
-        for conn in self.connections.values():
+        for conn in self.gateways.values():
             self.pool.close(conn, graceful=True)
+
+    def _sessions(self) -> Iterable[Session]:
+        return self.gateways.values()
 
     def _measure(self, wall0: float) -> FleetStats:
         stats = super()._measure(wall0)

@@ -48,7 +48,7 @@ from autocloud.sim.energy import (
     charge_taper,
     road_load_n,
 )
-from autocloud.sim.readout import Reading, vss_signals
+from autocloud.sim.readout import Reading, signal_paths, vss_signals, vss_values
 from autocloud.sim.vehicle_state import (
     TYRES,
     Hazards,
@@ -65,6 +65,8 @@ PAD_WEAR_MM_PER_J: Final = 1.6e-9  # ~8 mm of pad per 5,000 MJ of friction braki
 
 class VehicleModel:
     """One car: a spec, a :class:`VehicleState` and the physics that advance it."""
+
+    __slots__ = ("hazards", "rng", "spec", "state")
 
     def __init__(
         self,
@@ -178,11 +180,17 @@ class VehicleModel:
     def _drive(self, dt: float, distance: float, accel: float) -> None:
         """Energy for motion and auxiliaries, regeneration, fuel, brake wear."""
         s, spec = self.state, self.spec
+        # max(0.0, x) and min(a, b) written out as comparisons below (same values: the hot
+        # loop of the simulator runs this for every car every second).
         wheel_j = road_load_n(spec, s.speed_kmh / 3.6, accel) * distance if s.moving else 0.0
-        traction_j, braking_j = max(0.0, wheel_j), max(0.0, -wheel_j)
-        regen_j = min(braking_j, spec.max_regen_kw * 1000.0 * dt)
-        s.brake_pad_mm = max(0.0, s.brake_pad_mm - (braking_j - regen_j) * PAD_WEAR_MM_PER_J)
-        s.regen_credit_kwh += regen_j * spec.regen_efficiency / J_PER_KWH
+        traction_j = wheel_j if wheel_j > 0.0 else 0.0
+        braking_j = -wheel_j if -wheel_j > 0.0 else 0.0
+        if braking_j:
+            regen_cap = spec.max_regen_kw * 1000.0 * dt
+            regen_j = regen_cap if regen_cap < braking_j else braking_j
+            pad = s.brake_pad_mm - (braking_j - regen_j) * PAD_WEAR_MM_PER_J
+            s.brake_pad_mm = pad if pad > 0.0 else 0.0
+            s.regen_credit_kwh += regen_j * spec.regen_efficiency / J_PER_KWH
         if s.ignition_on:
             hvac = aux_power_w(
                 spec.powertrain,
@@ -207,12 +215,14 @@ class VehicleModel:
         fuel_j = 0.0
         if spec.electric:
             need_j = traction_j / spec.drive_efficiency + aux_j
-            credit_j = min(s.regen_credit_kwh * J_PER_KWH, need_j)
+            credit_j = s.regen_credit_kwh * J_PER_KWH
+            credit_j = need_j if need_j < credit_j else credit_j
             s.regen_credit_kwh -= credit_j / J_PER_KWH
             need_j -= credit_j
             if s.engine_running:
                 fuel_j, need_j = need_j * spec.drive_efficiency / spec.engine_efficiency, 0.0
-            s.soc_pct = max(0.0, s.soc_pct - need_j / J_PER_KWH / spec.battery_kwh * 100.0)
+            soc = s.soc_pct - need_j / J_PER_KWH / spec.battery_kwh * 100.0
+            s.soc_pct = soc if soc > 0.0 else 0.0
             s.hv_power_w = -need_j / dt
             if s.parked and s.regen_credit_kwh > 0:  # settle the account when parked
                 s.soc_pct = min(100.0, s.soc_pct + s.regen_credit_kwh / spec.battery_kwh * 100)
@@ -221,7 +231,7 @@ class VehicleModel:
             fuel_j = (traction_j + aux_j / ALTERNATOR_EFFICIENCY) / spec.engine_efficiency
         if s.engine_running:
             litres = fuel_j / PETROL_J_PER_L + spec.idle_fuel_lph * dt / 3600.0
-            litres = min(litres, s.fuel_l)
+            litres = s.fuel_l if s.fuel_l < litres else litres
             s.fuel_l -= litres
             s.fuel_used_l += litres
         s.fuel_distance_m += distance if spec.combustion else 0.0
@@ -247,6 +257,14 @@ class VehicleModel:
     def signals(self) -> dict[str, Reading]:
         """The car's current VSS 6.0 values (all valid per the platform catalog)."""
         return vss_signals(self.spec, self.state)
+
+    def signal_paths(self) -> tuple[str, ...]:
+        """The paths of :meth:`values`, in order (the same for every reading of this car)."""
+        return signal_paths(self.spec)
+
+    def values(self) -> list[Reading]:
+        """:meth:`signals` as a list in the order of :meth:`signal_paths` (no dict built)."""
+        return vss_values(self.spec, self.state)
 
     def ground_truth(self) -> dict[str, float]:
         """Hidden degradation and faults, for scoring predictive maintenance later."""

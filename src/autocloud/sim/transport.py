@@ -5,6 +5,10 @@ simulate thousands of them without a thread each, this module drives paho client
 paho's external-loop interface (`loop_read`/`loop_write`/`loop_misc`) on one selector. The
 simulator steps the vehicles and pumps the pool in the same thread, so nothing is shared
 between threads.
+
+The pool drives anything shaped like a :class:`Session` (a socket that reacts to readable
+and writable events and to a once-a-second tick): the vehicles' paho :class:`Connection`
+and load mode's fleet-gateway sessions (`sim/gateway_session.py`).
 """
 
 import contextlib
@@ -13,12 +17,70 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import msgspec
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 OFFLINE = msgspec.json.encode({"online": False})
+
+
+class SocketEvents(Protocol):
+    """How a session tells its pool about its socket (the pool's selector)."""
+
+    def watch(self, session: "Session", sock: object) -> None:
+        """A socket was opened: serve its readable events."""
+        ...
+
+    def forget(self, sock: object) -> None:
+        """The socket is closing: stop serving it."""
+        ...
+
+    def interest(self, session: "Session", sock: object, write: bool) -> None:
+        """Serve (or stop serving) the socket's writable events too."""
+        ...
+
+
+class Session(Protocol):
+    """One MQTT session a :class:`Pool` drives from the simulator's thread."""
+
+    vin: str  # the pool's key (a VIN, or a gateway's login)
+    host: str
+    port: int
+    connected: bool
+    refused: str | None  # why the broker refused the last CONNECT, if it did
+    acked: int
+    sent: int
+
+    @property
+    def pending(self) -> int:
+        """Messages sent and not yet acknowledged."""
+        ...
+
+    def start(self, events: SocketEvents) -> None:
+        """Connect (TCP now, the MQTT handshake completes while the pool pumps)."""
+        ...
+
+    def restart(self) -> None:
+        """Connect again after the connection was lost or dropped."""
+        ...
+
+    def disconnect(self) -> None:
+        """Begin a graceful disconnect (no will)."""
+        ...
+
+    def socket(self) -> object | None:
+        """The current socket, if any."""
+        ...
+
+    def on_readable(self) -> None: ...
+
+    def on_writable(self) -> None: ...
+
+    def on_second(self) -> None:
+        """Keepalives and timeouts, called about once a second."""
+        ...
 
 
 @dataclass
@@ -91,6 +153,34 @@ class Connection:
         taken, self.inbox = self.inbox, []
         return taken
 
+    # --- Session: paho's external-loop interface ------------------------------------------
+
+    def start(self, events: SocketEvents) -> None:
+        client = self.client
+        client.on_socket_open = lambda _c, _u, sock: events.watch(self, sock)
+        client.on_socket_close = lambda _c, _u, sock: events.forget(sock)
+        client.on_socket_register_write = lambda _c, _u, sock: events.interest(self, sock, True)
+        client.on_socket_unregister_write = lambda _c, _u, sock: events.interest(self, sock, False)
+        client.connect(self.host, self.port, keepalive=self.keepalive)
+
+    def restart(self) -> None:
+        self.client.reconnect()
+
+    def disconnect(self) -> None:
+        self.client.disconnect()
+
+    def socket(self) -> object | None:
+        return self.client.socket()
+
+    def on_readable(self) -> None:
+        self.client.loop_read()
+
+    def on_writable(self) -> None:
+        self.client.loop_write()
+
+    def on_second(self) -> None:
+        self.client.loop_misc()
+
 
 def no_delay(sock: object) -> None:
     """TCP_NODELAY: a vehicle's small MQTT packets go out at once. With Nagle on, an answer
@@ -102,52 +192,47 @@ def no_delay(sock: object) -> None:
 
 
 class Pool:
-    """Drives the sockets of many `Connection`s from the calling thread."""
+    """Drives the sockets of many sessions (`Connection`s, gateways) from the calling thread."""
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._connections: dict[str, Connection] = {}
+        self._connections: dict[str, Session] = {}
         self._last_misc = 0.0
 
     def __len__(self) -> int:
         return len(self._connections)
 
-    def open(self, conn: Connection) -> None:
+    def open(self, conn: Session) -> None:
         """Connect (TCP now, MQTT CONNECT completes while pumping)."""
         self._connections[conn.vin] = conn
-        client = conn.client
-        client.on_socket_open = lambda _c, _u, sock: self._watch(conn, sock)
-        client.on_socket_close = lambda _c, _u, sock: self._forget(sock)
-        client.on_socket_register_write = lambda _c, _u, sock: self._interest(conn, sock, True)
-        client.on_socket_unregister_write = lambda _c, _u, sock: self._interest(conn, sock, False)
-        client.connect(conn.host, conn.port, keepalive=conn.keepalive)
+        conn.start(self)
 
-    def close(self, conn: Connection, *, graceful: bool = True) -> None:
+    def close(self, conn: Session, *, graceful: bool = True) -> None:
         """Disconnect: gracefully (no will), or drop the socket so the broker sends the will."""
         if graceful:
-            conn.client.disconnect()
+            conn.disconnect()
             self.pump(0.05)
-        sock = conn.client.socket()
+        sock = conn.socket()
         if sock is not None:
-            self._forget(sock)
-            sock.close()
+            self.forget(sock)
+            sock.close()  # type: ignore[attr-defined]
         conn.connected = False
 
-    def reconnect(self, conn: Connection) -> None:
-        conn.client.reconnect()
+    def reconnect(self, conn: Session) -> None:
+        conn.restart()
 
-    def _watch(self, conn: Connection, sock: object) -> None:
+    def watch(self, session: Session, sock: object) -> None:
         no_delay(sock)
-        self._selector.register(sock, selectors.EVENT_READ, conn)  # type: ignore[arg-type]
+        self._selector.register(sock, selectors.EVENT_READ, session)  # type: ignore[arg-type]
 
-    def _forget(self, sock: object) -> None:
+    def forget(self, sock: object) -> None:
         with contextlib.suppress(KeyError, ValueError):  # already gone
             self._selector.unregister(sock)  # type: ignore[arg-type]
 
-    def _interest(self, conn: Connection, sock: object, write: bool) -> None:
+    def interest(self, session: Session, sock: object, write: bool) -> None:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
         with contextlib.suppress(KeyError, ValueError):  # closed meanwhile
-            self._selector.modify(sock, events, conn)  # type: ignore[arg-type]
+            self._selector.modify(sock, events, session)  # type: ignore[arg-type]
 
     def pump(self, timeout_s: float) -> None:
         """Serve socket events for up to `timeout_s`, and keepalives once a second."""
@@ -156,18 +241,18 @@ class Pool:
             remaining = deadline - time.monotonic()
             if self._connections and self._selector.get_map():
                 for key, events in self._selector.select(max(0.0, min(remaining, 0.2))):
-                    conn: Connection = key.data
+                    conn: Session = key.data
                     if events & selectors.EVENT_READ:
-                        conn.client.loop_read()
+                        conn.on_readable()
                     if events & selectors.EVENT_WRITE:
-                        conn.client.loop_write()
+                        conn.on_writable()
             elif remaining > 0:
                 time.sleep(min(remaining, 0.05))
             now = time.monotonic()
             if now - self._last_misc >= 1.0:
                 self._last_misc = now
                 for conn in self._connections.values():
-                    conn.client.loop_misc()
+                    conn.on_second()
             if time.monotonic() >= deadline:
                 return
 
@@ -180,7 +265,7 @@ class Pool:
             self.pump(0.05)
         return True
 
-    def connect_all(self, conns: Sequence[Connection], timeout_s: float, noun: str) -> None:
+    def connect_all(self, conns: Sequence[Session], timeout_s: float, noun: str) -> None:
         """Open `conns` and pump until all are connected; else raise ConnectionError saying
         how many (`noun`: "vehicles", "gateways") could not, and why the broker refused one."""
         for conn in conns:
@@ -195,5 +280,5 @@ class Pool:
             )
 
     @property
-    def connections(self) -> list[Connection]:
+    def connections(self) -> list[Session]:
         return list(self._connections.values())
