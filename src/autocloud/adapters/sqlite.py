@@ -6,6 +6,7 @@ survive a power cut, not just a process crash.
 """
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
@@ -86,7 +87,16 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIN_SQLITE = (3, 38)  # JSON functions built in, and the -> operator history reads with
+
+
 def create(url: str) -> Engine:
+    if sqlite3.sqlite_version_info < MIN_SQLITE:
+        raise ConfigurationError(
+            f"this Python's SQLite is {sqlite3.sqlite_version}; Autocloud needs SQLite "
+            f"{'.'.join(map(str, MIN_SQLITE))} or newer (its JSON functions and -> operator). "
+            "Use a Python built against a newer SQLite, or the PostgreSQL tier."
+        )
     path = url.removeprefix("sqlite:///")
     if path and path != ":memory:":
         folder = Path(path).parent
