@@ -8,6 +8,7 @@ and their publish fails quietly (a real platform resends when the vehicle comes 
 import csv
 import io
 import json
+import threading
 from typing import Any
 
 from autocloud.bootstrap import SYSTEM
@@ -245,6 +246,39 @@ def test_expiry_and_late_results(env: Env) -> None:
     ]
     assert actions == ["queued", "expired", "ignored_result"]
     assert send(env, a.vin, "lock", a.h("operator"), expires_in_s=0).status_code == 422
+
+
+def test_a_long_poll_answers_with_its_own_command_once_it_has_finished(env: Env) -> None:
+    """`wait_s` holds the call until the command's result is committed, and answers with that
+    result; results of other commands (of the same car and of another tenant's) do not end
+    it, and another tenant's command is 404 at once."""
+    a, b = env.alpha, env.beta
+    env.ingest(state(a.vin, True, NOW - 1000), state(b.vin, True, NOW - 1000))
+    c = send(env, a.vin, "lock", a.h("operator")).json()
+    other = send(env, a.vin, "horn_and_lights", a.h("operator")).json()
+    theirs = send(env, b.vin, "lock", b.h("operator")).json()
+    answers: list[Any] = []
+
+    def poll() -> None:
+        got = env.client.get(f"/v1/commands/{c['id']}", params={"wait_s": 60}, headers=a.h())
+        answers.append(got)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    result(env, a.vin, 1, c["id"], "accepted")
+    result(env, a.vin, 2, other["id"], "succeeded")
+    result(env, b.vin, 1, theirs["id"], "succeeded")
+    assert not answers  # none of those ended it
+    result(env, a.vin, 3, c["id"], "succeeded", data={"at": 1})
+    poller.join(timeout=30)
+    assert not poller.is_alive()
+    done = answers[0].json()
+    assert answers[0].status_code == 200
+    assert (done["id"], done["state"], done["result"]) == (c["id"], "succeeded", {"at": 1})
+    hidden = env.client.get(f"/v1/commands/{theirs['id']}", params={"wait_s": 60}, headers=a.h())
+    assert hidden.status_code == 404
+    finished = env.client.get(f"/v1/commands/{c['id']}", params={"wait_s": 60}, headers=a.h())
+    assert finished.json()["state"] == "succeeded"
 
 
 def test_changes_go_to_the_live_stream(env: Env) -> None:

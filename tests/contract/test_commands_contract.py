@@ -10,9 +10,19 @@ from autocloud.domain.command_records import AuditEntry, Command, VehicleKey
 from autocloud.domain.commands import State
 from autocloud.domain.errors import Conflict
 from autocloud.domain.protocol import CommandResult, CommandStatus
-from autocloud.domain.records import Reply, Vehicle, WriteBatch
+from autocloud.domain.records import PresenceChange, Reply, Vehicle, WriteBatch
 from autocloud.ports.commands import Sending
-from tests.contract.helpers import T0, add_vehicle, count
+from tests.contract.helpers import (
+    FUEL_TYPES,
+    IS_MOVING,
+    ODOMETER,
+    SOC,
+    SPEED,
+    T0,
+    add_vehicle,
+    count,
+    set_twin,
+)
 
 
 def new(vehicle: Vehicle, n: int, **overrides: object) -> Command:
@@ -45,6 +55,24 @@ def result(c: Command, status: CommandStatus, seq: int, **extra: object) -> Repl
 @pytest.fixture
 def car(brands: SqlStore) -> Vehicle:
     return add_vehicle(brands, 1)
+
+
+def test_interlock_view_reads_presence_and_only_the_named_signals(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    store = brands.commands
+    assert store.interlock_view(car.id, {SPEED, SOC}) == (False, {})  # never seen
+    set_twin(brands, car, {SPEED: 12.5, SOC: 80.0, ODOMETER: 1000, FUEL_TYPES: ("ELECTRIC",)})
+    presence = [PresenceChange(car.id, True, T0, "boot-1")]
+    brands.telemetry.commit(WriteBatch(received_ms=T0, presence=presence))
+    assert store.interlock_view(car.id, {SPEED}) == (True, {SPEED: 12.5})
+    assert store.interlock_view(car.id, {SOC, FUEL_TYPES, IS_MOVING}) == (
+        True,
+        {SOC: 80.0, FUEL_TYPES: ("ELECTRIC",)},  # IS_MOVING not reported: left out
+    )
+    assert store.interlock_view(car.id, set()) == (True, {})
+    other = add_vehicle(brands, 2)
+    assert store.interlock_view(other.id, {SPEED}) == (False, {})  # not another car's twin
 
 
 def test_add_and_read_back(brands: SqlStore, car: Vehicle) -> None:
@@ -273,7 +301,8 @@ def test_add_stores_desired_state_and_marks_sent_in_one_transaction(
         ("queued", "queued"),
         ("sent", "sent, counter 1"),
     ]
-    # A reused idempotency key: nothing of the second command stays (no desired value).
+    # A reused idempotency key: nothing of the second command stays (no row, no audit entry,
+    # no desired value), and the counter it took goes back with its transaction.
     again = new(car, 2, idempotency_key="k")
     with pytest.raises(Conflict):
         store.add(
@@ -282,12 +311,22 @@ def test_add_stores_desired_state_and_marks_sent_in_one_transaction(
             Sending(T0, note(again, "sent"), "kid1", sign),
             {LIMIT: 55},
         )
+    assert store.get(again.id) is None
     assert _desired(brands, car)[LIMIT] == (80, f"command {first.id}")
+    entries = store.audit_log(
+        None, vin=None, command_id=again.id, since=0, until=2**62, after=0, limit=9
+    )
+    assert entries == []
     # An app-signed command keeps its own counter and signature.
     app = new(car, 3, counter=7, kid="appkey", sig="appsig")
     kept = store.add(app, note(app, "queued"), Sending(T0 + 2, note(app, "sent")))
     assert (kept.state, kept.counter, kept.kid, kept.sig) == (State.SENT, 7, "appkey", "appsig")
-    assert signed == [1]  # the refused one was never signed
+    assert store.get(app.id) == kept
+    # The next command the platform signs gets counter 2: the refused one's was not kept.
+    nxt = new(car, 4)
+    done = store.add(nxt, note(nxt, "queued"), Sending(T0 + 3, note(nxt, "sent"), "kid1", sign))
+    assert (done.counter, done.sig) == (2, "sig2")
+    assert store.get(nxt.id) == done
 
 
 def _revoked(key: VehicleKey) -> AuditEntry:

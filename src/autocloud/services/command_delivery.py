@@ -39,6 +39,9 @@ from autocloud.services.ingest.stages import Batch
 
 log = logging.getLogger(__name__)
 SWEEP_S = 1.0
+# A long poll re-reads its command at least this often: a result another platform process
+# ingested (consumers sharing the broker subscription) wakes nobody in this one.
+RECHECK_S = 1.0
 STRIPES = 64  # in-process send locks, shared by vehicles whose ids fall on the same one
 
 
@@ -104,8 +107,10 @@ class Delivery:
         self._stripes = tuple(threading.Lock() for _ in range(STRIPES))
         self._keys_due: set[int] = set()  # vehicles whose last key list was not published
         self._keys_guard = threading.Lock()
-        self._changed = threading.Condition()
-        self._version = 0  # counts changes, for `wait`
+        # Long polls waiting for a command, by its id: a change wakes only its own waiters
+        # (each re-reads the store), not every open long poll.
+        self._waiters: dict[str, set[threading.Event]] = {}
+        self._waiters_guard = threading.Lock()
         self._work: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -132,9 +137,9 @@ class Delivery:
             elif isinstance(message, Presence) and message.online:
                 self._work.put(("online", (item.vehicle.id, item.vin)))
         if results:
-            # Wake long polls now (they re-read the store); the stream's news of the change
-            # needs a read of the commands, so it is left to the delivery thread.
-            self._wake()
+            # Wake their long polls now (they re-read the store); the stream's news of the
+            # change needs a read of the commands, so it is left to the delivery thread.
+            self._wake(results)
             self._work.put(("results", results))
 
     def _loop(self) -> None:
@@ -202,8 +207,8 @@ class Delivery:
             now = self._clock.now_ms()
 
             def announce(stored: Command) -> None:
-                self.changed([command])  # queued, then (in `_announce`) sent
-                self._announce(stored)
+                self.changed([command, stored])  # queued, then sent: one hub publish
+                self._publish(stored)
 
             stored = self._store.add(command, audit, self._sending(command, now), desired, announce)
             if stored.state is not State.SENT:  # not marked sent: nothing was published
@@ -319,34 +324,46 @@ class Delivery:
 
     # --- telling the world -----------------------------------------------------------------
     def changed(self, commands: Iterable[Command]) -> None:
-        changes = [Change("command", c.vin, c.brand, command_view(c)) for c in commands]
+        listed = list(commands)
+        changes = [Change("command", c.vin, c.brand, command_view(c)) for c in listed]
         if changes:
             self._hub.publish(changes)
-            self._wake()
+            self._wake(c.id for c in listed)
 
-    def _wake(self) -> None:
-        with self._changed:
-            self._version += 1
-            self._changed.notify_all()
+    def _wake(self, command_ids: Iterable[str]) -> None:
+        with self._waiters_guard:
+            for command_id in command_ids:
+                for event in self._waiters.get(command_id, ()):
+                    event.set()
 
-    def wait(self, until: Callable[[], bool], timeout_s: float) -> bool:
-        """Block until `until()` holds (checked after each change) or `timeout_s` passes.
+    def wait(self, command_id: str, until: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until `until()` holds or `timeout_s` passes; `until` is checked at once and
+        after each change of command `command_id` that this process makes (it reads the
+        store: wake it only once the change is committed), and every `RECHECK_S`.
 
-        `until` runs outside the lock (it reads the store); the change counter makes sure
-        a change between that read and the wait is not missed.
+        The waiter is registered before the first check and its event cleared before each
+        one, so a change between a check and the wait is not missed.
         """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            with self._changed:
-                seen = self._version
-            if until():
-                return True
-            with self._changed:
-                while self._version == seen:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return False
-                    self._changed.wait(min(remaining, 1.0))
+        event = threading.Event()
+        with self._waiters_guard:
+            self._waiters.setdefault(command_id, set()).add(event)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                event.clear()
+                if until():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                event.wait(min(remaining, RECHECK_S))
+        finally:
+            with self._waiters_guard:
+                waiting = self._waiters.get(command_id)
+                if waiting is not None:
+                    waiting.discard(event)
+                    if not waiting:
+                        del self._waiters[command_id]
 
 
 def _audit(c: Command, now: int, caller: str, action: str, detail: str) -> AuditEntry:

@@ -3,7 +3,9 @@
 What: the caller's right to send the command (its minimum role; an owner's token only the
 commands marked for owners), the rate limits per vehicle and per calling token (token
 buckets), and the safety interlocks against the twin's last reported values (a refusal is
-written to the audit log and raised as `Refused` with its machine-readable reason).
+written to the audit log and raised as `Refused` with its machine-readable reason). Only the
+signals the command's interlocks name are read, with the vehicle's presence
+(`CommandStore.interlock_view`), not the whole twin: this runs for every command.
 
 Why a module of its own: commands the platform signs (`CommandService.submit`) and commands
 an owner's app signed itself (`CommandService.submit_signed`) must pass exactly the same
@@ -20,9 +22,8 @@ from autocloud.domain.command_signing import SIGNED_VERSION, SignedCommand, same
 from autocloud.domain.commands import MAX_EXPIRY_S, CommandSpec
 from autocloud.domain.errors import Forbidden, InvalidInput, RateLimited, Refused
 from autocloud.domain.ratelimit import TokenBuckets
-from autocloud.domain.records import Twin, Vehicle
+from autocloud.domain.records import Vehicle
 from autocloud.ports.commands import CommandStore
-from autocloud.ports.stores import TelemetryReader
 
 MAX_COUNTER = 2**53  # exact in every JSON reader
 COMMAND_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")  # an app's command id (ours: uuid4 hex)
@@ -48,9 +49,8 @@ def authorise(who: Principal, spec: CommandSpec) -> None:
 
 
 class Gate:
-    def __init__(self, store: CommandStore, twins: TelemetryReader, limits: Limits) -> None:
+    def __init__(self, store: CommandStore, limits: Limits) -> None:
         self._store = store
-        self._twins = twins
         self._settings = {"command_min_soc_pct": limits.min_soc_pct}
         rate_v, rate_c = limits.per_vehicle_per_min, limits.per_caller_per_min
         self._per_vehicle = TokenBuckets(rate_v, rate_v)
@@ -63,11 +63,13 @@ class Gate:
         spec: CommandSpec,
         params: Mapping[str, object],
         now: int,
-    ) -> Twin:
-        """Take a token of each rate limit and check the interlocks; the twin as read."""
+    ) -> bool:
+        """Take a token of each rate limit and check the interlocks; whether the vehicle is
+        online."""
         self._rate_limit(who, vehicle, now)
-        twin = self._twins.twin(vehicle)
-        refusal = spec.refusal({s.path: s.value for s in twin.reported}, self._settings)
+        paths = {rule.signal for rule in spec.interlocks}
+        online, reported = self._store.interlock_view(vehicle.id, paths)
+        refusal = spec.refusal(reported, self._settings)
         if refusal is not None:
             reason, message = refusal
             detail = f"{reason}: {message}"
@@ -77,7 +79,7 @@ class Gate:
                 )
             )
             raise Refused(reason, f"{spec.name} {message}")
-        return twin
+        return online
 
     def _rate_limit(self, who: Principal, vehicle: Vehicle, now: int) -> None:
         caller = (vehicle.brand if who.brand is None else who.brand, who.name)

@@ -42,7 +42,6 @@ from autocloud.domain.commands import (
 from autocloud.domain.errors import Conflict, InvalidInput, NotFound, Refused
 from autocloud.domain.records import Page, Vehicle
 from autocloud.ports.commands import CommandStore
-from autocloud.ports.stores import TelemetryReader
 from autocloud.services.command_delivery import Delivery
 from autocloud.services.command_gate import Gate, Limits, authorise, check_signed
 from autocloud.services.command_keys import (
@@ -64,7 +63,6 @@ class CommandService:
         self,
         store: CommandStore,
         registry: RegistryService,
-        twins: TelemetryReader,
         delivery: Delivery,
         signer: Signer,
         clock: Clock,
@@ -72,11 +70,10 @@ class CommandService:
     ) -> None:
         self._store = store
         self._registry = registry
-        self._twins = twins
         self.delivery = delivery
         self._signer = signer
         self._clock = clock
-        self._gate = Gate(store, twins, limits)
+        self._gate = Gate(store, limits)
 
     @staticmethod
     def catalog() -> tuple[CommandSpec, ...]:
@@ -108,7 +105,7 @@ class CommandService:
         if not MIN_EXPIRY_S <= lifetime <= MAX_EXPIRY_S:
             raise InvalidInput(f"expires_in_s must be between {MIN_EXPIRY_S} and {MAX_EXPIRY_S}")
         now = self._clock.now_ms()
-        online = self._gate.admit(who, vehicle, spec, checked, now).online
+        online = self._gate.admit(who, vehicle, spec, checked, now)
         command = Command(
             id=uuid.uuid4().hex,
             vehicle_id=vehicle.id,
@@ -163,7 +160,7 @@ class CommandService:
             if (first.vehicle_id, first.kid, first.sig) != (vehicle.id, signed.kid, signed.sig):
                 raise Conflict("a command with this id exists already; sign each with a new id")
             return first, False
-        online = self._gate.admit(who, vehicle, spec, checked, now).online
+        online = self._gate.admit(who, vehicle, spec, checked, now)
         command = Command(
             id=signed.id,
             vehicle_id=vehicle.id,
@@ -213,6 +210,8 @@ class CommandService:
         found = self._store.get(command_id) if len(command_id) <= 64 else None
         if found is None or not who.sees(found.brand):
             raise NotFound("command not found")
+        if who.owner_id is None:
+            return found  # a vehicle never changes tenant, and its commands are deleted with it
         try:
             self._registry.vehicle(who, found.vin)  # an owner sees their vehicles' only
         except NotFound:
@@ -221,16 +220,21 @@ class CommandService:
 
     def wait(self, who: Principal, command_id: str, timeout_s: float) -> Command:
         """The command once it has finished, or as it is after `timeout_s` (long poll)."""
-        command = self.get(who, command_id)
-        if command.state in TERMINAL or timeout_s <= 0:
-            return command
-        latest = [command]
+        if timeout_s <= 0:
+            return self.get(who, command_id)
+        latest: list[Command] = []
 
         def finished() -> bool:
-            latest[0] = self._store.get(command_id) or latest[0]
+            # The first check reads the command and checks access; the later ones, after a
+            # change, only re-read it. The waiter is registered before the first check, so
+            # no change after that read is missed, and no read is made twice.
+            if not latest:
+                latest.append(self.get(who, command_id))
+            else:
+                latest[0] = self._store.get(command_id) or latest[0]
             return latest[0].state in TERMINAL
 
-        self.delivery.wait(finished, min(timeout_s, MAX_WAIT_S))
+        self.delivery.wait(command_id, finished, min(timeout_s, MAX_WAIT_S))
         return latest[0]
 
     def find(

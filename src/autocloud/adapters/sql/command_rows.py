@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.engine import Row
 
+from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.schema import desired
-from autocloud.adapters.sql.schema_commands import commands
+from autocloud.adapters.sql.schema_commands import command_counters, commands
 from autocloud.domain.command_records import UNDONE, AuditEntry, Command, desired_by
 from autocloud.domain.commands import TERMINAL, State, sources_of
 
@@ -104,6 +105,20 @@ def move(
     if moved and target in UNDONE:
         clear_desired(conn, command_id)
     return moved
+
+
+def take_counter(conn: Connection, dialect: Dialect, vehicle_id: int, kid: str) -> int:
+    """Take the next signing counter of (vehicle, kid), starting at 1, in the caller's
+    transaction: one upsert that returns the new value (it holds the row until commit).
+    The same row and arithmetic as `command_keys.next_counter`, in one statement instead of
+    three, because every command sent to an online vehicle takes one in the API call."""
+    upsert = dialect.insert(command_counters).values(vehicle_id=vehicle_id, kid=kid, counter=1)
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[command_counters.c.vehicle_id, command_counters.c.kid],
+        set_={"counter": command_counters.c.counter + 1},
+    ).returning(command_counters.c.counter)
+    value: int = conn.execute(upsert).scalar_one()
+    return value
 
 
 def clear_desired(conn: Connection, command_id: str) -> int:

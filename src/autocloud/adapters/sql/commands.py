@@ -4,22 +4,28 @@ Every state change is one conditional UPDATE (`... WHERE state IN (allowed sourc
 `command_rows.move`), so the API, the expiry timer and ingest can race and the lifecycle
 still holds. Each change writes its audit entry in the same transaction. The ingest writer
 of vehicle results is `command_results.write_results` (re-exported here for the store).
+
+On SQLite this store's write transactions take turns on a lock of the process
+(`_writing`): SQLite lets one writer in at a time and makes the others poll with sleeps
+that grow to 100 ms, so concurrent API calls starved each other (commits of over a second
+with 8 concurrent senders, BENCHMARKS.md); on the lock they queue and go in at once.
 """
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, select
+import msgspec
+from sqlalchemy import Connection, Engine, Row, Select, select
 from sqlalchemy.exc import IntegrityError
 
 from autocloud.adapters.sql.command_keys import (
     add_key,
     key_list,
     keys_of,
-    next_counter,
     remove_keys,
     vehicle_lock,
     vin_of,
@@ -30,10 +36,12 @@ from autocloud.adapters.sql.command_rows import (
     audit_values,
     command_of,
     move,
+    take_counter,
 )
 from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
+from autocloud.adapters.sql.schema import presence, signals, twin
 from autocloud.adapters.sql.schema_commands import (
     command_audit,
     commands,
@@ -56,6 +64,24 @@ class SqlCommands:
         self._engine = engine
         self._dialect = dialect
         self._signal_ids = signal_ids  # the telemetry store's path -> id (for desired values)
+        self._one_writer = threading.Lock() if dialect.name == "sqlite" else None
+
+    @contextmanager
+    def _writing(self, conn: Connection) -> Iterator[Connection]:
+        """A transaction on `conn` (committed at the end of the block), on SQLite in turn
+        with this store's other writers of this process."""
+        if self._one_writer is None:
+            with conn.begin():
+                yield conn
+            return
+        with self._one_writer, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A new connection in a transaction, as `_writing`."""
+        with self._engine.connect() as conn, self._writing(conn):
+            yield conn
 
     def add(
         self,
@@ -91,8 +117,21 @@ class SqlCommands:
                 raise TypeError("this command store was built without signal ids")
             found = self._signal_ids(desired)  # before the transaction: it may write them
             ids = {found[path]: value for path, value in desired.items()}
+        entries = [audit]
         with translated(), self._conn(command.vehicle_id, sending is not None) as conn:
-            with conn.begin():
+            with self._writing(conn):
+                if sending is not None:
+                    # Stored as sent straight away (the same row and audit trail as storing
+                    # it queued and then moving it): a new command can be in no other state.
+                    command, sent_audit = self._signing(conn, command, sending)
+                    values.update(
+                        state=command.state.value,
+                        sent_ms=command.sent_ms,
+                        counter=command.counter,
+                        kid=command.kid,
+                        sig=command.sig,
+                    )
+                    entries.append(sent_audit)
                 try:
                     key = conn.execute(commands.insert().values(**values)).inserted_primary_key
                 except IntegrityError:
@@ -100,14 +139,28 @@ class SqlCommands:
                         "a command with this idempotency key exists already "
                         "(or the vehicle is gone)"
                     ) from None
-                conn.execute(command_audit.insert().values(**audit_values(audit)))
+                conn.execute(command_audit.insert(), [audit_values(e) for e in entries])
                 by = desired_by(command.id)
                 upsert_desired(conn, self._dialect, command.vehicle_id, ids, command.queued_ms, by)
-                sent = None if sending is None else self._sent(conn, command, sending)
-            if sent is not None and publish is not None:
-                publish(sent)  # committed, and still under the vehicle's lock
-        assert key is not None
-        return sent or _with_row(command, int(key[0]))
+            assert key is not None
+            stored = _with_row(command, int(key[0]))
+            if sending is not None and publish is not None:
+                publish(stored)  # committed, and still under the vehicle's lock
+        return stored
+
+    def _signing(
+        self, conn: Connection, command: Command, sending: Sending
+    ) -> tuple[Command, AuditEntry]:
+        """The command signed (the next counter, when the platform signs) and marked sent,
+        with its `sent` audit entry; the counter is taken in the caller's transaction."""
+        detail = sending.audit.detail
+        fields: dict[str, Any] = {"state": State.SENT, "sent_ms": sending.now_ms}
+        if sending.sign is not None:
+            assert sending.kid is not None, "the platform signs with its key id"
+            counter = take_counter(conn, self._dialect, command.vehicle_id, sending.kid)
+            fields.update(counter=counter, kid=sending.kid, sig=sending.sign(counter))
+            detail = f"{detail}, counter {counter}"
+        return replace(command, **fields), replace(sending.audit, detail=detail)
 
     def _conn(self, vehicle_id: int, locked: bool) -> AbstractContextManager[Connection]:
         """A connection; holding the vehicle's send lock when a counter is to be taken."""
@@ -122,6 +175,22 @@ class SqlCommands:
 
     def get(self, command_id: str) -> Command | None:
         return self._one(select(commands).where(commands.c.id == command_id))
+
+    def interlock_view(
+        self, vehicle_id: int, paths: Collection[str]
+    ) -> tuple[bool, dict[str, Value]]:
+        with translated(), self._engine.connect() as conn:
+            online = conn.execute(
+                select(presence.c.online).where(presence.c.vehicle_id == vehicle_id)
+            ).scalar_one_or_none()
+            rows: Sequence[Row[Any, Any]] = ()
+            if paths:
+                rows = conn.execute(
+                    select(signals.c.path, twin.c.value)
+                    .join(signals, signals.c.id == twin.c.signal_id)
+                    .where(twin.c.vehicle_id == vehicle_id, signals.c.path.in_(sorted(paths)))
+                ).all()
+        return bool(online), {r.path: _reported(r.value) for r in rows}
 
     def by_idempotency(self, brand: str, caller: str, key: str) -> Command | None:
         return self._one(
@@ -179,7 +248,7 @@ class SqlCommands:
 
     def next_counter(self, vehicle_id: int, kid: str) -> int:
         with translated(), self._engine.begin() as conn:
-            return next_counter(conn, self._dialect, vehicle_id, kid)
+            return take_counter(conn, self._dialect, vehicle_id, kid)
 
     def mark_sent(
         self, command_id: str, sending: Sending, publish: Publish | None = None
@@ -192,7 +261,7 @@ class SqlCommands:
         if vehicle_id is None:
             return None
         with translated(), vehicle_lock(self._engine, self._dialect, vehicle_id) as conn:
-            with conn.begin():
+            with self._writing(conn):
                 row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
                 sent = None if row is None else self._sent(conn, command_of(row), sending)
             if sent is not None and publish is not None:
@@ -200,17 +269,12 @@ class SqlCommands:
         return sent
 
     def _sent(self, conn: Connection, command: Command, sending: Sending) -> Command | None:
-        """Sign (when the platform does) and move to sent, in the caller's transaction."""
-        fields: dict[str, Any] = {}
-        detail = sending.audit.detail
-        if sending.sign is not None:
-            assert sending.kid is not None, "the platform signs with its key id"
-            counter = next_counter(conn, self._dialect, command.vehicle_id, sending.kid)
-            fields = {"counter": counter, "kid": sending.kid, "sig": sending.sign(counter)}
-            detail = f"{detail}, counter {counter}"
+        """Sign (when the platform does) and move a queued command to sent, in the caller's
+        transaction."""
+        signed, entry = self._signing(conn, command, sending)
+        fields = {"counter": signed.counter, "kid": signed.kid, "sig": signed.sig}
         if not move(conn, command.id, State.SENT, sending.now_ms, fields):
             return None  # a counter taken stays taken: counters may skip, never repeat
-        entry = replace(sending.audit, detail=detail)
         conn.execute(command_audit.insert().values(**audit_values(entry)))
         row = conn.execute(select(commands).where(commands.c.id == command.id)).first()
         return None if row is None else command_of(row)
@@ -218,7 +282,7 @@ class SqlCommands:
     def move(
         self, command_id: str, target: State, now_ms: int, audit: AuditEntry, **fields: Any
     ) -> Command | None:
-        with translated(), self._engine.begin() as conn:
+        with translated(), self._begin() as conn:
             if not move(conn, command_id, target, now_ms, fields):
                 return None
             conn.execute(command_audit.insert().values(**audit_values(audit)))
@@ -239,7 +303,7 @@ class SqlCommands:
             return [command_of(r) for r in conn.execute(query)]
 
     def audit(self, entry: AuditEntry) -> None:
-        with translated(), self._engine.begin() as conn:
+        with translated(), self._begin() as conn:
             conn.execute(command_audit.insert().values(**audit_values(entry)))
 
     def audit_log(
@@ -307,6 +371,12 @@ class SqlCommands:
                 serial, keys = key_list(conn, self._dialect, vehicle_id)
             publish(vin, serial, keys)  # committed, and still under the vehicle's lock
         return serial
+
+
+def _reported(raw_json: str) -> Value:
+    """A twin value as the twin shows it (JSON; a list is a tuple)."""
+    decoded: Value = msgspec.json.decode(raw_json)
+    return tuple(decoded) if isinstance(decoded, list) else decoded
 
 
 def _with_row(command: Command, row: int) -> Command:
