@@ -19,7 +19,7 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from autocloud.domain.alerts import AlertRule, EventCondition, Guard, Op, SignalCondition
 from autocloud.domain.alerts import path_pattern as _pattern
@@ -111,9 +111,14 @@ class Compiled:
             return False
 
 
-@dataclass(frozen=True, slots=True)
-class Tracker:
-    """One rule's state for one vehicle and one signal (or event rule: path "")."""
+class Tracker(NamedTuple):
+    """One rule's state for one vehicle and one signal (or event rule: path "").
+
+    A named tuple rather than a frozen dataclass: as immutable, but made ~3x faster (a
+    frozen dataclass sets each field through ``object.__setattr__``), and a tracker is made
+    on the ingest hot path each time a condition starts holding. The stage tells a moved
+    tracker from a kept one by identity (``is``), never by value.
+    """
 
     since: int | None  # vehicle time the condition started holding, while not yet firing
     firing: bool  # an alert is open (or acknowledged)

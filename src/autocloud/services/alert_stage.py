@@ -2,10 +2,13 @@
 
 Cheap by construction: rules are indexed per brand by signal path (a `*` pattern is matched
 once per path, then cached), so a point no rule watches costs one dict lookup; a watched
-value that does not meet its test and has no tracker costs one C-level comparison. State
-lives per vehicle — trackers (pending or firing) and the last values of `while` guards —
-and changes copy-on-write into a per-batch overlay that is adopted only after the commit
-(``committed``), so a batch retried after a failed commit is evaluated from the same state.
+value that does not meet its test and has no tracker costs one C-level comparison. A
+message of one sample without a guard (nearly all) is evaluated in one pass as sent
+(`_one_sample`); any other in time order, guards first (`_in_order`). State lives per
+vehicle — trackers (pending or firing) and remembered values (`alert_values`) — and trackers
+change copy-on-write into a per-batch overlay that is adopted only after the commit
+(``committed``), values with an undo, so a batch retried after a failed commit is evaluated
+from the same state.
 
 Transitions go to ``WriteBatch.extra`` as one :class:`AlertChanges` record, written in the
 ingest transaction; after commit they are published as ``alert`` changes. Pending waits (a
@@ -34,9 +37,10 @@ from autocloud.domain.alerts import (
 )
 from autocloud.domain.dtc import severity
 from autocloud.domain.dtc_active import DtcUpdate
-from autocloud.domain.protocol import Event
+from autocloud.domain.protocol import Event, Telemetry
 from autocloud.ports.diagnostics import AlertStore
 from autocloud.services.alert_index import RuleSet, alert_change, detail, order
+from autocloud.services.alert_values import KeptValues, Point
 from autocloud.services.fanout import Change, Hub
 from autocloud.services.ingest.stages import Batch, Item
 
@@ -58,11 +62,7 @@ class AlertStage:
         self._sets: dict[str, RuleSet] = {}
         self._by_id: dict[int, Compiled] = {}
         self._trackers: dict[int, dict[Key, Tracker]] = {}
-        self._values: dict[int, dict[str, tuple[int, Any]]] = {}
-        # Guard and kept values as they were before the current batch wrote them: restored
-        # if that batch is never committed, so its retry sees the same state.
-        self._undo: dict[tuple[int, str], tuple[int, Any] | None] = {}
-        self._seeded: set[int] = set()
+        self._kept = KeptValues(SEED_LIMIT)  # guard and watched values, undone on a retry
         self._work: dict[int, dict[Key, Tracker]] = {}
         self._batch: Batch | None = None
         self._changes: list[AlertOpened | AlertResolved] = []
@@ -123,7 +123,7 @@ class AlertStage:
     def __call__(self, batch: Batch) -> None:
         self._drain()
         if self._batch is not None:  # the previous batch was not committed: undo its values
-            self._roll_back_values()
+            self._kept.undo()
         self._batch, self._work, self._changes = batch, {}, []
         self._forgotten_sent = 0
         if not self._sets:
@@ -167,34 +167,18 @@ class AlertStage:
                     ended.append((key[0], vid, key[1]))
         return PendingChanges(started, ended) if started or ended else None
 
-    def _roll_back_values(self) -> None:
-        for (vid, path), old in self._undo.items():
-            values = self._values.setdefault(vid, {})
-            if old is None:
-                values.pop(path, None)
-            else:
-                values[path] = old
-        self._undo = {}
-
     def _seed(self, batch: Batch) -> None:
         """Fill in `while` guard values of vehicles first seen since start, from the twin."""
         wanted: dict[int, set[str]] = {}
         for item in batch.live():
             v = item.vehicle
             rules = self._sets.get(v.brand) if v is not None else None
-            if v is not None and rules is not None and rules.guards and v.id not in self._seeded:
+            if v is not None and rules is not None and rules.guards and not self._kept.seeded(v.id):
                 wanted.setdefault(v.id, set()).update(rules.seed_paths)
         if not wanted:
             return
-        if len(self._seeded) + len(wanted) > SEED_LIMIT:
-            self._seeded.clear()
-            self._values.clear()
         paths = set().union(*wanted.values())
-        for vid, found in self._store.twin_values(wanted, paths).items():
-            values = self._values.setdefault(vid, {})
-            for path, point in found.items():
-                values.setdefault(path, point)
-        self._seeded.update(wanted)
+        self._kept.seed(wanted, self._store.twin_values(wanted, paths))
 
     def _read(self, vid: int) -> dict[Key, Tracker] | None:
         return self._work[vid] if vid in self._work else self._trackers.get(vid)
@@ -206,7 +190,69 @@ class AlertStage:
         return mine
 
     def _signals(self, item: Item, rules: RuleSet, vid: int) -> int:
-        """Evaluate the item's watched points; the hot path, so the common case is inlined."""
+        """Evaluate the item's watched points; returns the newest point's time."""
+        message = item.message
+        if isinstance(message, Telemetry):
+            samples = message.samples
+            sample = message.signals if samples is None else None
+            if samples is not None and len(samples) == 1:
+                sample = samples[0].signals
+            guards = rules.guards
+            if sample is not None and (not guards or guards.keys().isdisjoint(sample.keys())):
+                self._one_sample(item, rules, vid)
+                return item.points[0][1]
+        return self._in_order(item, rules, vid)
+
+    def _one_sample(self, item: Item, rules: RuleSet, vid: int) -> None:
+        """The hot path: a message of one sample that carries no `while` guard.
+
+        Its points share one time and name distinct paths, and no guard moves, so the order
+        of evaluation cannot matter (sent order, as `_in_order` would keep it) and evaluating
+        a point moves no other point's trackers: one pass, nothing sorted or collected.
+        """
+        cached = rules.paths
+        trackers = self._read(vid)
+        tracked = {k[1] for k in trackers} if trackers else _NONE
+        kept = None
+        for point in item.points:
+            path = point[0]
+            try:
+                entry = cached[path]
+            except KeyError:
+                entry = rules.entry(path)
+            if entry is None:
+                continue  # no rule watches the path
+            if entry.keep:
+                if kept is None:
+                    kept = self._kept.to_write(vid)
+                kept[path] = point
+            value: Any = point[2]  # any Value; a non-number raises TypeError below
+            if path in tracked:
+                assert trackers is not None
+                for c in entry.rules:  # each moves only its own (rule, path) tracker
+                    if (c.id, path) not in trackers:
+                        try:
+                            if not c.test(value):
+                                continue  # nothing holds, nothing to remember
+                        except TypeError:
+                            continue  # a value of another type than the rule compares
+                    self._evaluate(item, c, vid, path, point[1], value)
+                continue
+            try:
+                if entry.floor < value < entry.ceiling:
+                    continue  # inside the band where no rule of the path holds
+            except TypeError:
+                pass  # not a number: each rule decides below
+            for c in entry.rules:
+                try:
+                    if not c.test(value):
+                        continue  # the common case: nothing holds, nothing to remember
+                except TypeError:
+                    continue  # a value of another type than the rule compares
+                self._evaluate(item, c, vid, path, point[1], value)
+
+    def _in_order(self, item: Item, rules: RuleSet, vid: int) -> int:
+        """Any message: points in time order, guards first at equal times."""
         cached, relevant, top, resort = rules.paths, None, -1, False
         first = item.points[0][1]
         for point in item.points:
@@ -224,17 +270,17 @@ class AlertStage:
         if resort:  # several samples, or a guard: in time order, guards first at equal times
             relevant.sort(key=order)
         tracked, kept = self._tracked(vid), None
-        for (path, ts, value), entry in relevant:
+        for point, entry in relevant:
+            path, ts, value = point
             if entry.guarded:
                 # Values sent at the same instant are evaluated after the guard, as sent.
                 fresh = {p for (p, t, _), _e in relevant if t == ts}
-                self._guard_changed(item, vid, path, ts, value, entry.guarded, fresh)
+                self._guard_changed(item, vid, point, entry.guarded, fresh)
                 tracked = self._tracked(vid)
             elif entry.keep:
                 if kept is None:
-                    kept = self._values.setdefault(vid, {})
-                self._undo.setdefault((vid, path), kept.get(path))
-                kept[path] = (ts, value)
+                    kept = self._kept.to_write(vid)
+                kept[path] = point
             if path in tracked:
                 for c in entry.rules:
                     self._evaluate(item, c, vid, path, ts, value)
@@ -262,8 +308,8 @@ class AlertStage:
         return {k[1] for k in trackers} if trackers else _NONE
 
     def _guard_value(self, vid: int, path: str | None) -> Any:
-        point = self._values.get(vid, {}).get(path) if path else None
-        return None if point is None else point[1]
+        point = self._kept.get(vid, path) if path else None
+        return None if point is None else point[2]
 
     def _evaluate(self, item: Item, c: Compiled, vid: int, path: str, ts: int, value: Any) -> None:
         trackers = self._read(vid)
@@ -283,19 +329,17 @@ class AlertStage:
         self,
         item: Item,
         vid: int,
-        path: str,
-        ts: int,
-        value: Any,
+        point: Point,
         guarded: Iterable[Compiled],
         fresh: set[str],
     ) -> None:
-        values = self._values.setdefault(vid, {})
-        old = values.get(path)
-        if old is not None and ts < old[0]:
+        path, ts, value = point
+        old = self._kept.get(vid, path)
+        if old is not None and ts < old[1]:
             return  # a late sample does not move the guard back
-        self._undo.setdefault((vid, path), old)
-        values[path] = (ts, value)
-        if old is not None and old[1] == value:
+        values = self._kept.to_write(vid)
+        values[path] = point
+        if old is not None and old[2] == value:
             return
         for c in guarded:
             trackers = self._read(vid) or {}
@@ -304,7 +348,7 @@ class AlertStage:
                     if key[0] == c.id:
                         self._set(item, c, vid, key, None, "resolve" if held.firing else None, ts)
                 continue
-            for watched, (_, last) in list(values.items()):
+            for watched, (_, _, last) in list(values.items()):
                 if c.matches(watched) and watched not in fresh and (c.id, watched) not in trackers:
                     self._evaluate(item, c, vid, watched, ts, last)
 
@@ -373,10 +417,16 @@ class AlertStage:
         trackers = self._read(vid)
         if not trackers:
             return
-        for key, held in list(trackers.items()):
-            c = self._by_id.get(key[0])
-            if c is None or held.firing or held.since is None:
+        due = None
+        for key, held in trackers.items():
+            since = held.since
+            if since is None or held.firing:
                 continue
+            c = self._by_id.get(key[0])
+            if c is not None and now_ts - since >= c.for_ms:  # what `elapsed` would open
+                due = [] if due is None else due
+                due.append((key, held, c))
+        for key, held, c in due or ():
             new, transition = elapsed(c, held, now_ts)
             if transition is not None:
                 self._set(item, c, vid, key, new, transition, now_ts)
@@ -440,7 +490,8 @@ class AlertStage:
                 self._trackers[vid] = trackers
             else:
                 self._trackers.pop(vid, None)
-        self._batch, self._work, self._undo = None, {}, {}
+        self._batch, self._work = None, {}
+        self._kept.adopt()
         del self._forgotten[: self._forgotten_sent]
         self._forgotten_sent = 0
         published = [
