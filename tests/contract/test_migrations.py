@@ -10,7 +10,7 @@ from autocloud.adapters.sql.migrate import alembic_config, upgrade
 from autocloud.adapters.sql.schema import metadata
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.bootstrap import open_store
-from autocloud.domain.records import Brand, Value
+from autocloud.domain.records import Brand, HistoryRow, Value
 from tests.contract.helpers import (
     FUEL_TYPES,
     IS_MOVING,
@@ -103,7 +103,26 @@ def test_history_survives_the_change_of_layout_both_ways(brands: SqlStore) -> No
     assert by_key[(ids[LIGHTS], T0)] == (None, '"BEAM"')
     assert by_key[(ids[ODOMETER], T0 + 1000)] == (42_000.0, None)
 
+    # Rows only the old layout could hold: a double needing 17 digits, text with U+0000.
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO history (vehicle_id, signal_id, ts, num, txt) "
+                "VALUES (:v, :s, :t, :n, :x)"
+            ),
+            [
+                {"v": vehicle.id, "s": ids[SPEED], "t": T0 + 2000, "n": 0.1 + 0.2, "x": None},
+                {"v": vehicle.id, "s": ids[LIGHTS], "t": T0 + 2000, "n": None, "x": '"a\\u0000b"'},
+            ],
+        )
+
     upgrade(store.engine)
     after = tel.history(vehicle.id, paths, T0, T0 + MINUTE, after=None, limit=100)
-    assert after == before
-    assert tel.buckets(vehicle.id, [SPEED], T0, T0 + MINUTE, MINUTE)[0].avg == 12.75
+    assert after[: len(before)] == before
+    assert after[len(before) :] == [
+        HistoryRow(LIGHTS, T0 + 2000, after[-2].value),
+        HistoryRow(SPEED, T0 + 2000, 0.30000000000000004),  # every digit carried over
+    ]
+    # jsonb cannot hold U+0000: PostgreSQL carries it over as U+FFFD, SQLite as it was.
+    assert after[-2].value in ("a\x00b", "a\ufffdb")
+    assert tel.buckets(vehicle.id, [SPEED], T0, T0 + 2000, MINUTE)[0].avg == 12.75

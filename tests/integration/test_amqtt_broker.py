@@ -495,3 +495,13 @@ def test_access_policy_topic_rule(username: str | None, topic: str | None, allow
     policy = AccessPolicy(lambda vin, secret: True, PLATFORM_USER, PLATFORM_PASSWORD)
 
     assert policy.may_use(username, topic) is allowed
+
+
+def test_the_running_broker_walks_its_subscriptions_over_a_snapshot(
+    broker: EmbeddedBroker, platform: Peer
+) -> None:
+    from autocloud.adapters.amqtt_broker import _Subscriptions
+
+    table = broker._broker._subscriptions  # type: ignore[union-attr]
+    assert isinstance(table, _Subscriptions)
+    assert "vehicles/#" in table  # the platform's subscription landed in it

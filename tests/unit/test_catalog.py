@@ -548,3 +548,23 @@ def test_load_refuses_missing_files_and_directories(tmp_path: Path) -> None:
     assert str(missing) in str(info.value)
     with pytest.raises(ConfigurationError, match="cannot read"):
         load_vss_leaves(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        ("Vehicle.Body.Lights.LightSwitch", "BEAM\x00"),  # an enum signal
+        ("Vehicle.Powertrain.FuelSystem.SupportedFuelTypes", ["GASOLINE", "E\x0085"]),
+    ],
+)
+def test_text_with_a_nul_character_is_refused(own_only: Catalog, path: str, value: Any) -> None:
+    """Neither database can hold U+0000 in every column and JSON document; both refuse it."""
+    result = own_only.check(path, value)
+    assert result.rejection == Rejection.OUT_OF_RANGE
+    assert "NUL character" in result.detail
+
+
+def test_free_text_with_a_nul_character_is_refused_on_the_fast_path(full: Catalog) -> None:
+    track = "Vehicle.Cabin.Infotainment.Media.Played.Track"  # a VSS free-text string
+    assert full.check(track, "fine").rejection is None
+    assert full.check(track, "a\x00b").rejection == Rejection.OUT_OF_RANGE

@@ -53,7 +53,7 @@ import logging
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
@@ -289,6 +289,23 @@ class VehicleTopicPlugin(BaseTopicPlugin):  # type: ignore[misc]  # amqtt ships 
         return allowed
 
 
+class _Subscriptions(dict[str, list[Any]]):
+    """amqtt's subscription table (filter -> sessions), walked over a snapshot.
+
+    amqtt 0.12.1 walks `Broker._subscriptions` in coroutines that await inside the loop
+    (`_run_broadcast`, and the retained-message replay for a resumed session). A client that
+    subscribes meanwhile changes the dict, the walk dies with "dictionary changed size during
+    iteration" and that message reaches no subscriber: seen 152 times in one minute of
+    `make demo` while its 200 cars connected. Walking a snapshot lets both proceed.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> list[tuple[str, list[Any]]]:  # type: ignore[override]
+        return list(super().items())
+
+
 class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
     """amqtt's broker with authentication moved before session handling.
 
@@ -300,6 +317,7 @@ class _GuardedBroker(Broker):  # type: ignore[misc]  # amqtt ships no type hints
         self, config: BrokerConfig, *, plugin_namespace: str, connect_timeout_s: float
     ) -> None:
         super().__init__(config, plugin_namespace=plugin_namespace)
+        self._subscriptions = _Subscriptions()
         self._connect_timeout_s = connect_timeout_s
         self._awaiting_connect: set[Any] = set()  # writers of connections not past CONNECT yet
         self.tap: Any = None  # amqtt_link.IngestTap: holds vehicles' PUBACKs until ingest commits

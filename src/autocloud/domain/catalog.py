@@ -314,6 +314,12 @@ def _check_scalar(spec: SignalSpec, datatype: Datatype, label: str, value: objec
         if not isinstance(value, str):
             return _wrong_type(label, value, datatype, _EXPECTED[family])
         text = str(value)
+        if "\x00" in text:  # no database column or JSON document of ours can hold U+0000
+            return _reject(
+                Rejection.OUT_OF_RANGE,
+                f"{label}={_show(text)} contains the NUL character (U+0000), which is not "
+                "allowed in text values",
+            )
         if spec.allowed is not None and text not in spec.allowed:
             return _reject(
                 Rejection.NOT_ALLOWED,
@@ -397,7 +403,7 @@ def _float_checker(low: float, high: float, slow: Checker) -> Checker:
 
 def _str_checker(slow: Checker) -> Checker:
     def check(value: object) -> Checked:
-        if type(value) is str:
+        if type(value) is str and "\x00" not in value:
             return _accept(value)
         return slow(value)
 

@@ -20,6 +20,7 @@ INTEGER_TYPES = frozenset(
     {Datatype.UINT8, Datatype.INT8, Datatype.UINT16, Datatype.INT16}
     | {Datatype.UINT32, Datatype.INT32, Datatype.UINT64, Datatype.INT64}
 )
+FLOAT_TYPES = frozenset({Datatype.FLOAT, Datatype.DOUBLE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +144,18 @@ class TelemetryService:
         return [self._typed(r) for r in rows], nxt
 
     def _typed(self, row: HistoryRow) -> HistoryRow:
-        """History stores numbers as floats; integer signals come back as integers."""
+        """Numbers come back in their signal's type whatever the store's JSON made of them.
+
+        Integer signals migrated from the old layout were stored as floats; PostgreSQL's
+        jsonb keeps numbers as exact decimals, so a float such as 1e20 reads back as an int.
+        """
         spec = self._catalog.spec(row.path)
-        if spec is not None and spec.datatype in INTEGER_TYPES and isinstance(row.value, float):
+        if spec is None or isinstance(row.value, bool):
+            return row
+        if spec.datatype in INTEGER_TYPES and isinstance(row.value, float):
             return HistoryRow(row.path, row.ts, int(row.value))
+        if spec.datatype in FLOAT_TYPES and isinstance(row.value, int):
+            return HistoryRow(row.path, row.ts, float(row.value))
         return row
 
     def buckets(

@@ -18,18 +18,22 @@ branch_labels = None
 depends_on = None
 
 # Old rows to one body per instant; `txt` is JSON of non-numbers (and of booleans, which
-# also have `num`), `num` alone holds a number.
+# also have `num`), `num` alone holds a number. SQLite writes a REAL into JSON with 15
+# significant digits, so numbers go through printf('%!.17g'), which round-trips a double.
+# jsonb cannot hold U+0000, which the old text column could: it becomes U+FFFD (ingest now
+# refuses NUL in text values on both databases).
 _GROUP = {
     "sqlite": (
         "INSERT INTO history (vehicle_id, ts, body) "
         "SELECT vehicle_id, ts, json_group_object(CAST(signal_id AS TEXT), "
-        "CASE WHEN txt IS NULL THEN num ELSE json(txt) END) "
+        "CASE WHEN txt IS NULL THEN json(printf('%!.17g', num)) ELSE json(txt) END) "
         "FROM history_old GROUP BY vehicle_id, ts"
     ),
     "postgresql": (
         "INSERT INTO history (vehicle_id, ts, body) "
         "SELECT vehicle_id, ts, jsonb_object_agg(signal_id::text, "
-        "CASE WHEN txt IS NULL THEN to_jsonb(num) ELSE txt::jsonb END) "
+        "CASE WHEN txt IS NULL THEN to_jsonb(num) "
+        "ELSE replace(txt, '\\u0000', '\\ufffd')::jsonb END) "
         "FROM history_old GROUP BY vehicle_id, ts"
     ),
 }
