@@ -2,6 +2,7 @@
 broadcast); the embedded broker's table walks a snapshot instead of failing."""
 
 import asyncio
+import threading
 
 from autocloud.adapters.amqtt_broker import _Subscriptions
 
@@ -39,5 +40,10 @@ def test_the_walk_survives_awaits_that_let_subscribers_in() -> None:
         seen, _ = await asyncio.gather(broadcast(), subscribe())
         return seen
 
-    assert asyncio.run(both()) == ["a", "b"]
+    # A thread of its own: another test's event loop may still be set on this one.
+    seen: list[list[str]] = []
+    walker = threading.Thread(target=lambda: seen.append(asyncio.run(both())))
+    walker.start()
+    walker.join(timeout=30)
+    assert seen == [["a", "b"]]
     assert len(table) == 12
