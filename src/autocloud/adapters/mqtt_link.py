@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 SHARE_GROUP = "autocloud"
 RECEIVE_MAXIMUM = 65535
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5: the broker keeps the session until told otherwise
 
 
 def subscriptions(shared: bool, topics: Iterable[Topic] = tuple(Topic)) -> list[tuple[str, int]]:
@@ -91,7 +92,7 @@ class MqttLink:
         properties = None
         if self._mqtt5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = 0xFFFFFFFF
+            properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
             properties.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
             self._client.connect(

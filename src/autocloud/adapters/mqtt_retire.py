@@ -45,7 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from autocloud.adapters.mqtt_link import inbound_of
+from autocloud.adapters.mqtt_link import RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES, inbound_of
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT
 from autocloud.ports.link import Inbound
@@ -53,8 +53,6 @@ from autocloud.ports.link import Inbound
 # Under the platform's ACL (`vehicles/#`), but matching none of the platform's filters
 # (`vehicles/+/telemetry`, `vehicles/+/commands/result`, …) and no vehicle's (`vehicles/{VIN}/#`).
 MARKER_ROOT: Final = f"{TOPIC_ROOT}/-/retire"
-KEEP_SESSION: Final = 0xFFFFFFFF  # the expiry a consumer connects with (never, in MQTT 5 terms)
-RECEIVE_MAXIMUM: Final = 65535
 MARKER_EVERY_S: Final = 5.0
 _WAIT_STEP_S: Final = 0.2
 
@@ -123,7 +121,7 @@ class RetiringSession:
         """Resume the session (clean start off) and begin emptying it into `sink`."""
         self._sink = sink
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = KEEP_SESSION
+        properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
         properties.ReceiveMaximum = RECEIVE_MAXIMUM
         try:
             self._client.connect(

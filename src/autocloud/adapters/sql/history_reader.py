@@ -19,7 +19,8 @@ from autocloud.domain.records import Bucket, HistoryRow, Value
 _decode = msgspec.json.decode
 
 
-def _value(raw: str) -> Value:
+def value_of_json(raw: str) -> Value:
+    """A stored value's JSON as a `Value` (arrays as tuples, as ingest normalised them)."""
     decoded: Value = _decode(raw)
     return tuple(decoded) if isinstance(decoded, list) else decoded
 
@@ -72,7 +73,7 @@ class SqlHistory:
                 for path, raw in zip(ordered, values, strict=True):
                     if raw is None or (after is not None and (ts, path) <= after):
                         continue
-                    found.append(HistoryRow(path, ts, _value(raw)))
+                    found.append(HistoryRow(path, ts, value_of_json(raw)))
                     if len(found) == limit:
                         return found
         return found

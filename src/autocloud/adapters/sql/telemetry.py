@@ -27,7 +27,7 @@ from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.extras import Writers
-from autocloud.adapters.sql.history_reader import SqlHistory
+from autocloud.adapters.sql.history_reader import SqlHistory, value_of_json
 from autocloud.adapters.sql.registry import _VEHICLE_COLUMNS, _vehicle
 from autocloud.adapters.sql.schema import (
     dead_letters,
@@ -74,16 +74,6 @@ _OPERATORS: dict[str, Any] = {
     "=": lambda c, v: c == v,
     "!=": lambda c, v: c != v,
 }
-
-
-def _value_of(num: float | None, txt: str | None, raw_json: str | None = None) -> Value:
-    if raw_json is not None:
-        decoded: Value = _decode(raw_json)
-        return tuple(decoded) if isinstance(decoded, list) else decoded
-    if txt is not None:
-        decoded = _decode(txt)
-        return tuple(decoded) if isinstance(decoded, list) else decoded
-    return num
 
 
 def _by_path(row: Any) -> str:
@@ -250,11 +240,11 @@ class SqlTelemetry:
             sid=state.sid if state else None,
             # Sorted here, by code point, so the order does not depend on the collation.
             reported=tuple(
-                TwinSignal(r.path, _value_of(None, None, r.value), r.ts, r.received_ms)
+                TwinSignal(r.path, value_of_json(r.value), r.ts, r.received_ms)
                 for r in sorted(reported, key=_by_path)
             ),
             desired=tuple(
-                DesiredSignal(r.path, _value_of(None, None, r.value), r.set_ms, r.set_by)
+                DesiredSignal(r.path, value_of_json(r.value), r.set_ms, r.set_by)
                 for r in sorted(wanted, key=_by_path)
             ),
         )
@@ -300,7 +290,7 @@ class SqlTelemetry:
                         twin.c.vehicle_id.in_(list(values)), twin.c.signal_id.in_(list(by_id))
                     )
                 ):
-                    values[r.vehicle_id][by_id[r.signal_id]] = _value_of(None, None, r.value)
+                    values[r.vehicle_id][by_id[r.signal_id]] = value_of_json(r.value)
         return [(_vehicle(r), bool(r.online), values[r.id]) for r in rows]
 
     @staticmethod
