@@ -28,7 +28,7 @@ def main(argv: list[str]) -> None:
 
     def sink(message: Inbound) -> None:
         nonlocal received, last
-        link.ack(message)
+        link.ack([message])
         received += 1
         if received >= wanted:
             last = time.time()

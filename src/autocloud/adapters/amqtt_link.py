@@ -16,7 +16,7 @@ flow). State messages and last wills are not tapped: the platform's MQTT client 
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from amqtt.mqtt.constants import QOS_1
@@ -129,10 +129,11 @@ class EmbeddedLink:
         self._tap = IngestTap(sink, self._subtopics, getattr(self._broker, "may_publish_for", None))
         self._broker.install_tap(self._tap)
 
-    def ack(self, message: Inbound) -> None:
-        future = message.token
-        if isinstance(future, asyncio.Future):
-            future.get_loop().call_soon_threadsafe(_resolve, future)
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        for message in messages:
+            future = message.token
+            if isinstance(future, asyncio.Future):
+                future.get_loop().call_soon_threadsafe(_resolve, future)
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         self._broker.publish(f"{TOPIC_ROOT}/{vin}/{subtopic}", payload, retain=retain)

@@ -1,24 +1,30 @@
-"""The `VehicleLink` on paho-mqtt: the platform's own client of Mosquitto or embedded amqtt.
+"""The `VehicleLink` on one MQTT session of the platform's own, to Mosquitto or embedded amqtt.
 
-It keeps a persistent session (clean start off) and acknowledges QoS 1 messages by hand
-(`manual_ack`), so a message the platform has not made durable stays with the broker and
-is redelivered after a crash. With Mosquitto it speaks MQTT 5 with a large receive maximum
-and a shared subscription, so several consumer processes can split the load; amqtt speaks
-MQTT 3.1.1 only.
+The session is persistent (clean start off; MQTT 5 with a session that never expires), and QoS 1
+messages are acknowledged only when the ingest says so (`ack`, after the commit), so a message
+the platform has not made durable stays with the broker and is redelivered after a crash. With
+Mosquitto it speaks MQTT 5 with a large receive window and a shared subscription, so several
+consumer processes can split the load; amqtt speaks MQTT 3.1.1 only.
+
+One reader thread receives in large chunks, cuts them into packets (`adapters/mqtt_wire.py`)
+and hands each PUBLISH to the sink; the same thread keeps the connection alive and connects
+again after a loss. Writes (acknowledgements, messages to vehicles, pings) share one lock.
+Why not paho: see `mqtt_wire`'s docstring and docs/architecture.md.
 """
+
+from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
+from autocloud.adapters import mqtt_wire as wire
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT, Topic
 from autocloud.ports.link import Inbound
@@ -28,6 +34,12 @@ log = logging.getLogger(__name__)
 SHARE_GROUP = "autocloud"
 RECEIVE_MAXIMUM = 65535
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5: the broker keeps the session until told otherwise
+KEEPALIVE_S = 30
+READ_BYTES = 256 * 1024
+POLL_MS = 1000  # how often an idle reader looks at the keepalive clock
+SEND_TIMEOUT_S = 10  # a broker that takes nothing for this long is lost
+RECONNECT_S = (1.0, 5.0)  # first and longest wait between attempts
+SUBSCRIBE_ID = 1
 
 
 def subscriptions(shared: bool, topics: Iterable[Topic] = tuple(Topic)) -> list[tuple[str, int]]:
@@ -38,12 +50,8 @@ def subscriptions(shared: bool, topics: Iterable[Topic] = tuple(Topic)) -> list[
     return [(f, 1) for f in filters]
 
 
-def _no_delay(_c: mqtt.Client, _u: object, sock: object) -> None:
-    """TCP_NODELAY on every (re)connect: a command published right after a PUBACK must not
-    wait for the broker's delayed ACK (Nagle; about 40 ms on Linux)."""
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):  # not a TCP socket: nothing to do
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+class _Refused(Exception):
+    """The broker refused the session: connecting again at once would be refused again."""
 
 
 class MqttLink:
@@ -61,107 +69,296 @@ class MqttLink:
         topics: Iterable[Topic] = tuple(Topic),
         manual_ack: bool = True,
         connect_timeout_s: float = 10.0,
+        keepalive_s: int = KEEPALIVE_S,
     ) -> None:
         self._host, self._port = host, port
+        self._username, self._password, self._client_id = username, password, client_id
         self._mqtt5 = mqtt5
-        self._topics = tuple(topics)
+        self._filters = subscriptions(mqtt5, tuple(topics))
         self._manual_ack = manual_ack
         self._timeout = connect_timeout_s
-        protocol = mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=protocol,
-            clean_session=None if mqtt5 else False,
-            manual_ack=manual_ack,
-        )
-        self._client.username_pw_set(username, password)
-        self._client.max_inflight_messages_set(1000)
-        self._client.max_queued_messages_set(0)
-        self._client.reconnect_delay_set(1, 5)
-        self._client.on_connect = self._on_connect
-        self._client.on_message = self._on_message
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_socket_open = _no_delay
+        self._keepalive = keepalive_s
         self._sink: Callable[[Inbound], None] | None = None
+        self._lock = threading.Lock()  # the socket's writes and the state below
+        self._sock: socket.socket | None = None
+        self._epoch = 0  # bumped when the broker did not keep the session: old ids are void
+        self._unacked: dict[int, int] = {}  # inbound packet id -> copies in the pipeline
+        self._inflight: dict[int, bytes] = {}  # outbound packet id -> PUBLISH without DUP
+        self._waiting: deque[tuple[str, bytes, bool]] = deque()  # beyond the broker's window
+        self._window = RECEIVE_MAXIMUM
+        self._next_mid = 0
+        self._last_out = self._last_in = time.monotonic()
+        self._ping_sent: float | None = None
+        self._closing = threading.Event()
         self._connected = threading.Event()
-        self._refused: str | None = None
+        self._thread: threading.Thread | None = None
+        self._buffer = bytearray()
+        self._poll = select.poll()
+        self.refused: str | None = None
 
+    # --- the port --------------------------------------------------------------------------
     def start(self, sink: Callable[[Inbound], None]) -> None:
+        """Connect (or raise `StoreUnavailable` saying why not), then receive on a thread."""
         self._sink = sink
-        properties = None
-        if self._mqtt5:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
-            properties.ReceiveMaximum = RECEIVE_MAXIMUM
+        self._closing.clear()
         try:
-            self._client.connect(
-                self._host,
-                self._port,
-                keepalive=30,
-                clean_start=False if self._mqtt5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
-                properties=properties,
-            )
-        except OSError as exc:
+            self._connect()
+        except (OSError, wire.WireError, _Refused) as exc:
             raise StoreUnavailable(
-                f"cannot reach the MQTT broker at {self._host}:{self._port}: {exc}"
+                f"MQTT broker at {self._host}:{self._port} did not accept the platform: {exc}"
             ) from None
-        self._client.loop_start()
-        if not self._connected.wait(self._timeout):
-            self._client.loop_stop()
-            why = self._refused or "no CONNACK"
-            raise StoreUnavailable(
-                f"MQTT broker at {self._host}:{self._port} did not accept the platform: {why}"
-            )
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
 
-    def ack(self, message: Inbound) -> None:
-        if self._manual_ack and message.qos > 0 and message.token is not None:
-            token: tuple[int, int] = message.token  # type: ignore[assignment]
-            self._client.ack(token[0], token[1])
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        """PUBACK every QoS 1 message once all its copies (redeliveries) are acknowledged."""
+        if not self._manual_ack:
+            return
+        mids: list[int] = []
+        with self._lock:
+            unacked, epoch = self._unacked, self._epoch
+            for message in messages:
+                token = message.token
+                if message.qos == 0 or not isinstance(token, tuple) or token[0] != epoch:
+                    continue  # QoS 0, or from a session the broker has forgotten
+                mid = token[1]
+                copies = unacked.get(mid, 0) - 1
+                if copies > 0:
+                    unacked[mid] = copies
+                elif copies == 0:
+                    del unacked[mid]
+                    mids.append(mid)
+            if mids:
+                self._write_locked(wire.pubacks(mids))
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
-        info = self._client.publish(f"{TOPIC_ROOT}/{vin}/{subtopic}", payload, qos=1, retain=retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise StoreUnavailable(
-                f"could not queue a message to {vin}: {mqtt.error_string(info.rc)}"
-            )
+        """Queue a QoS 1 message to a vehicle; it is sent again after a lost connection
+        until the broker acknowledges it."""
+        if self._closing.is_set() or self._thread is None:
+            raise StoreUnavailable(f"could not queue a message to {vin}: the link is stopped")
+        topic = f"{TOPIC_ROOT}/{vin}/{subtopic}"
+        with self._lock:
+            if len(self._inflight) >= self._window:
+                self._waiting.append((topic, payload, retain))
+            else:
+                self._publish_locked(topic, payload, retain)
 
     def stop(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        """Disconnect cleanly; unacknowledged messages stay with the broker for redelivery."""
+        self._closing.set()
+        with self._lock:
+            if self._sock is not None:
+                self._write_locked(wire.DISCONNECT_PACKET)
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        self._close()
 
-    # --- paho callbacks (network thread) -----------------------------------------------
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
-        if getattr(reason, "is_failure", False):
-            self._refused = str(reason)
-            log.error("broker refused the platform: %s", reason)
-            return
-        client.subscribe(subscriptions(self._mqtt5, self._topics))
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # --- connection ------------------------------------------------------------------------
+    def _connect(self) -> None:
+        """Open the socket, CONNECT, wait for CONNACK, SUBSCRIBE, and resend what is in flight."""
+        sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        try:
+            # A command published right after a PUBACK must not wait for a delayed ACK (Nagle).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(
+                wire.connect(
+                    self._client_id,
+                    self._username,
+                    self._password,
+                    keepalive=self._keepalive,
+                    mqtt5=self._mqtt5,
+                    session_expiry=SESSION_NEVER_EXPIRES,
+                    receive_maximum=RECEIVE_MAXIMUM,
+                )
+            )
+            buffer = bytearray()
+            publishes: list[wire.Publish] = []
+            others: list[wire.Packet] = []
+            while not others:
+                chunk = sock.recv(READ_BYTES)
+                if not chunk:
+                    raise OSError("the broker closed the connection before CONNACK")
+                buffer += chunk
+                wire.read_packets(buffer, self._mqtt5, publishes, others)
+            first = others.pop(0)
+            if first.kind != wire.CONNACK:
+                raise wire.WireError(f"expected CONNACK, got packet type {first.kind}")
+            ack = wire.connack(first.body, self._mqtt5)
+            if ack.code:
+                self.refused = wire.refusal(ack.code, self._mqtt5) + (
+                    f" ({ack.reason})" if ack.reason else ""
+                )
+                raise _Refused(self.refused)
+        except BaseException:
+            sock.close()
+            raise
+        sock.settimeout(None)  # blocking, but a write that stalls fails (and reconnects)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT_S, 0))
+        self._poll = select.poll()
+        self._poll.register(sock, select.POLLIN)
+        self._buffer = buffer
+        with self._lock:
+            self._sock = sock
+            self.refused = None
+            if not ack.session_present:
+                self._epoch += 1  # the broker forgot what it had delivered: nothing to ack
+                self._unacked.clear()
+            self._window = max(1, ack.receive_maximum)
+            self._last_out = self._last_in = time.monotonic()
+            self._ping_sent = None
+            self._write_locked(wire.subscribe(SUBSCRIBE_ID, self._filters, mqtt5=self._mqtt5))
+            for packet in self._inflight.values():
+                self._write_locked(bytes((packet[0] | 0x08,)) + packet[1:])  # DUP
         self._connected.set()
+        self._deliver(publishes)  # a resumed session's messages may follow CONNACK at once
+        self._handle(others)
 
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
+    def _run(self) -> None:
+        delay = RECONNECT_S[0]
+        while not self._closing.is_set():
+            if self._sock is None:
+                if self._closing.wait(delay):
+                    return
+                try:
+                    self._connect()
+                    delay = RECONNECT_S[0]
+                    log.info("platform MQTT session to %s:%s is back", self._host, self._port)
+                except (OSError, wire.WireError, _Refused) as exc:
+                    log.warning("cannot reconnect to the MQTT broker (%s); retrying", exc)
+                    delay = min(delay * 2, RECONNECT_S[1])
+                continue
+            try:
+                self._receive(self._sock)
+            except (OSError, wire.WireError) as exc:
+                if not self._closing.is_set():
+                    log.warning("platform lost the MQTT broker (%s); reconnecting", exc)
+                self._lost()
+
+    def _receive(self, sock: socket.socket) -> None:
+        if not self._poll.poll(POLL_MS):
+            self._tick()
+            return
+        chunk = sock.recv(READ_BYTES)
+        if not chunk:
+            raise OSError("the broker closed the connection")
+        self._last_in = time.monotonic()
+        self._ping_sent = None
+        buffer = self._buffer
+        buffer += chunk
+        publishes: list[wire.Publish] = []
+        others: list[wire.Packet] = []
+        wire.read_packets(buffer, self._mqtt5, publishes, others)
+        if publishes:
+            self._deliver(publishes)
+        if others:
+            self._handle(others)
+        if self._last_in - self._last_out >= self._keepalive / 2:
+            self._tick()
+
+    def _deliver(self, publishes: list[wire.Publish]) -> None:
+        if not publishes:
+            return
+        sink = self._sink
+        assert sink is not None
+        received_ms = time.time_ns() // 1_000_000
+        if self._manual_ack:
+            with self._lock:
+                epoch, unacked = self._epoch, self._unacked
+                for p in publishes:
+                    if p.qos:
+                        unacked[p.mid] = unacked.get(p.mid, 0) + 1
+            for p in publishes:
+                sink(
+                    Inbound(
+                        p.topic,
+                        p.payload,
+                        received_ms,
+                        p.qos,
+                        p.retain,
+                        p.content_type,
+                        (epoch, p.mid) if p.qos else None,
+                    )
+                )
+            return
+        for p in publishes:
+            sink(Inbound(p.topic, p.payload, received_ms, p.qos, p.retain, p.content_type))
+        mids = [p.mid for p in publishes if p.qos]
+        if mids:
+            with self._lock:
+                self._write_locked(wire.pubacks(mids))
+
+    def _handle(self, packets: list[wire.Packet]) -> None:
+        for packet in packets:
+            kind = packet.kind
+            if kind == wire.PUBACK:
+                mid, code = wire.puback_of(packet.body)
+                if code >= 0x80:
+                    log.warning("broker refused a message to a vehicle (reason 0x%02x)", code)
+                with self._lock:
+                    if self._inflight.pop(mid, None) is not None and self._waiting:
+                        self._publish_locked(*self._waiting.popleft())
+            elif kind == wire.SUBACK:
+                _, codes = wire.suback_codes(packet.body, self._mqtt5)
+                for (topic_filter, _q), code in zip(self._filters, codes, strict=False):
+                    if code >= 0x80:
+                        log.error(
+                            "broker refused the platform's subscription to %s: %s",
+                            topic_filter,
+                            wire.refusal(code, self._mqtt5),
+                        )
+            elif kind == wire.DISCONNECT:
+                code = packet.body[0] if packet.body else 0
+                raise OSError(f"the broker disconnected the platform ({wire.refusal(code, True)})")
+            elif kind != wire.PINGRESP:
+                raise wire.WireError(f"unexpected packet type {kind} for the platform's session")
+
+    def _tick(self) -> None:
+        """Keepalive: ping when nothing was written for half the interval; a broker that
+        did not answer a ping within the interval is lost."""
+        now = time.monotonic()
+        if self._ping_sent is not None and now - self._ping_sent > self._keepalive:
+            raise OSError("the broker did not answer a ping")
+        if now - self._last_out >= self._keepalive / 2:
+            with self._lock:
+                self._write_locked(wire.PINGREQ_PACKET)
+            if self._ping_sent is None:
+                self._ping_sent = now
+
+    def _lost(self) -> None:
         self._connected.clear()
-        if getattr(reason, "is_failure", False):
-            log.warning("platform lost the broker (%s); paho reconnects", reason)
+        self._close()
 
-    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        assert self._sink is not None
-        self._sink(inbound_of(msg, (msg.mid, msg.qos)))
+    def _close(self) -> None:
+        with self._lock:
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
 
+    # --- writing (caller holds the lock) -----------------------------------------------------
+    def _write_locked(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            return  # lost: acks are void, messages to vehicles go again after reconnecting
+        try:
+            sock.sendall(data)
+            self._last_out = time.monotonic()
+        except OSError:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)  # the reader notices and reconnects
 
-def inbound_of(msg: mqtt.MQTTMessage, token: object) -> Inbound:
-    """A paho message as the platform's `Inbound`, stamped with its arrival time."""
-    content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
-    return Inbound(
-        topic=msg.topic,
-        payload=bytes(msg.payload),
-        received_ms=time.time_ns() // 1_000_000,
-        qos=msg.qos,
-        retain=bool(msg.retain),
-        content_type=content_type,
-        token=token,
-    )
+    def _publish_locked(self, topic: str, payload: bytes, retain: bool) -> None:
+        inflight = self._inflight
+        mid = self._next_mid % 0xFFFF + 1
+        while mid in inflight:
+            mid = mid % 0xFFFF + 1
+        self._next_mid = mid
+        packet = wire.publish(topic, payload, mid, retain=retain, dup=False, mqtt5=self._mqtt5)
+        inflight[mid] = packet
+        self._write_locked(packet)

@@ -45,7 +45,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from autocloud.adapters.mqtt_link import RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES, inbound_of
+from autocloud.adapters.mqtt_link import RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT
 from autocloud.ports.link import Inbound
@@ -141,18 +141,19 @@ class RetiringSession:
                 f"MQTT broker at {self._where} did not accept {self.client_id}: {why}"
             )
 
-    def ack(self, message: Inbound) -> None:
-        """Acknowledge a delivered message (QoS 1: PUBACK) once ingest has made it durable."""
-        if not isinstance(message.token, tuple):
-            return
-        serial, mid, qos = message.token
-        if qos > 0:
-            self._client.ack(mid, qos)
-        with self._changed:
-            if serial in self._outstanding:
-                self._outstanding.discard(serial)
-                self._acked += 1
-                self._changed.notify_all()
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge delivered messages (QoS 1: PUBACK) once ingest has made them durable."""
+        for message in messages:
+            if not isinstance(message.token, tuple):
+                continue
+            serial, mid, qos = message.token
+            if qos > 0:
+                self._client.ack(mid, qos)
+            with self._changed:
+                if serial in self._outstanding:
+                    self._outstanding.discard(serial)
+                    self._acked += 1
+                    self._changed.notify_all()
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish to a vehicle at QoS 1 and wait for the broker's PUBACK."""
@@ -293,3 +294,17 @@ class RetiringSession:
             with self._changed:
                 self._lost = str(reason)
                 self._changed.notify_all()
+
+
+def inbound_of(msg: mqtt.MQTTMessage, token: object) -> Inbound:
+    """A paho message as the platform's `Inbound`, stamped with its arrival time."""
+    content_type = getattr(msg.properties, "ContentType", None) if msg.properties else None
+    return Inbound(
+        topic=msg.topic,
+        payload=bytes(msg.payload),
+        received_ms=time.time_ns() // 1_000_000,
+        qos=msg.qos,
+        retain=bool(msg.retain),
+        content_type=content_type,
+        token=token,
+    )

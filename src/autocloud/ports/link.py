@@ -1,11 +1,12 @@
 """Port to the vehicle edge: the MQTT broker the vehicles connect to.
 
 The platform receives vehicle messages through a `VehicleLink` and acknowledges each one only
-after it is durable or dead-lettered (`ack`). Adapters: paho against Mosquitto or the embedded
-amqtt broker (`adapters/mqtt_link.py`).
+after it is durable or dead-lettered (`ack`). Adapters: the platform's own MQTT session against
+Mosquitto or the embedded amqtt broker (`adapters/mqtt_link.py`), and the embedded broker's
+in-process tap (`adapters/amqtt_link.py`).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,8 +30,9 @@ class VehicleLink(Protocol):
     def start(self, sink: Callable[[Inbound], None]) -> None:
         """Connect and deliver every received message to `sink` (called from the link's thread)."""
 
-    def ack(self, message: Inbound) -> None:
-        """Acknowledge `message` to the broker; call only once it is durable or dead-lettered."""
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge `messages` (received through this link) to the broker; call only once
+        they are durable or dead-lettered. One call per batch: acks go out together."""
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         """Publish `payload` at QoS 1 to `vehicles/{vin}/{subtopic}`."""

@@ -8,7 +8,6 @@ the process dies, the broker redelivers, and (vin, sid, seq) dedupe plus idempot
 history writes make the redelivery harmless.
 """
 
-import dataclasses
 import logging
 import queue
 import threading
@@ -152,10 +151,16 @@ class IngestService:
         message.token = (None, message.token)
         self._inbox.put(message)
 
-    def _ack(self, message: Inbound) -> None:
-        index, token = message.token if isinstance(message.token, tuple) else (None, None)
-        if index is not None:
-            self._links[index].ack(dataclasses.replace(message, token=token))
+    def _ack(self, messages: Sequence[Inbound]) -> None:
+        """Acknowledge each message through the link it came from, one call per link."""
+        by_link: dict[int, list[Inbound]] = {}
+        for message in messages:
+            index, token = message.token if isinstance(message.token, tuple) else (None, None)
+            if index is not None:
+                message.token = token  # the link's own token again; the message is done
+                by_link.setdefault(index, []).append(message)
+        for index, acked in by_link.items():
+            self._links[index].ack(acked)
 
     # --- work ----------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -236,7 +241,7 @@ class IngestService:
                 log.exception("could not store the dead letter; raw payload: %r", message.payload)
                 break
         self._metrics.dead_letters.labels(INTERNAL_ERROR).inc()
-        self._ack(message)
+        self._ack([message])
 
     @property
     def started(self) -> bool:
@@ -254,8 +259,7 @@ class IngestService:
         self._store.commit(batch.out)
         self.pipeline.dedupe.committed(batch.out)
         self._metrics.stage_seconds.labels("commit").observe(time.perf_counter() - started)
-        for message in messages:
-            self._ack(message)
+        self._ack(messages)
         self._account(batch)
         self._hub.publish(changes(batch))
         for listener in self.after_commit:
