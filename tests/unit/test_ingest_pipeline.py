@@ -1,6 +1,6 @@
 """The ingest stages on a memory store: what is kept, what is dead-lettered and why."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -26,8 +26,8 @@ class RecordingLink:
     def start(self, sink: Any) -> None: ...
     def stop(self) -> None: ...
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None: ...
-    def ack(self, message: Inbound) -> None:
-        self.acked.append(message)
+    def ack(self, messages: Sequence[Inbound]) -> None:
+        self.acked.extend(messages)
 
 
 @pytest.fixture

@@ -484,7 +484,7 @@ class Catalog:
     is immutable and safe to use from many threads.
     """
 
-    __slots__ = ("_branches", "_checkers", "_has_vss", "_own", "_specs")
+    __slots__ = ("_branches", "_checkers", "_floats", "_has_vss", "_ints", "_own", "_specs")
 
     def __init__(
         self, own: Iterable[SignalSpec], vss_leaves: Mapping[str, SignalSpec] | None = None
@@ -507,6 +507,16 @@ class Catalog:
         self._checkers: dict[str, Checker] = {
             path: _build_checker(spec) for path, spec in specs.items()
         }
+        self._floats: dict[str, tuple[float, float]] = {
+            path: _bounds(spec)
+            for path, spec in specs.items()
+            if _FAMILY.get(spec.datatype) == _FLOAT
+        }
+        self._ints: dict[str, tuple[float, float]] = {
+            path: _bounds(spec)
+            for path, spec in specs.items()
+            if _FAMILY.get(spec.datatype) == _INT
+        }
         branches: set[str] = set()
         for path in specs:
             parts = path.split(".")
@@ -528,6 +538,18 @@ class Catalog:
     def spec(self, path: str) -> SignalSpec | None:
         """The spec of a leaf (own table first, then the VSS release), or ``None``."""
         return self._specs.get(path)
+
+    @property
+    def number_bounds(
+        self,
+    ) -> tuple[Mapping[str, tuple[float, float]], Mapping[str, tuple[float, float]]]:
+        """The (low, high) limits of every float and of every integer signal.
+
+        For bulk validation: a float value of a float signal, or an int value of an integer
+        signal, within these limits is accepted as it is, exactly as `check` would accept it;
+        anything else must go through `check`.
+        """
+        return self._floats, self._ints
 
     def check(self, path: str, value: object) -> Checked:
         """Validate and normalise one value of signal ``path``; never raises."""

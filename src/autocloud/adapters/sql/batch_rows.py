@@ -11,7 +11,7 @@ from typing import Any, Final
 import msgspec
 
 from autocloud.adapters.sql.dialect import HistoryTuple, TwinTuple, WindowTuple
-from autocloud.domain.records import PresenceChange, Value, WriteBatch
+from autocloud.domain.records import Point, PresenceChange, Value, WriteBatch
 
 _encode: Final = msgspec.json.encode
 _NUMBERS: Final = (bool, int, float)
@@ -24,53 +24,52 @@ def numeric(value: Value) -> float | None:
     return None
 
 
-def _key(signal_id: int) -> str:
-    """A signal id as a body key (the JSON object's keys are strings)."""
-    key = _KEYS.get(signal_id)
-    if key is None:
-        key = _KEYS[signal_id] = str(signal_id)
-    return key
-
-
-_KEYS: dict[int, str] = {}
+def _json(value: Value) -> str:
+    """A value as JSON text (floats and ints by `repr`, which JSON reads back exactly: the
+    catalog admits only finite numbers)."""
+    kind = type(value)
+    if kind is float or kind is int:
+        return repr(value)
+    return _encode(value).decode()
 
 
 def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
-    """One row per (vehicle, ts): the body of every signal sampled at that instant.
+    """One row per (vehicle, ts): the body of every signal sampled at that instant, keyed by
+    signal id (msgspec writes the integer keys as JSON strings).
 
     A signal given twice for the same instant keeps its later value, as a redelivered or
     corrected sample would in a later batch (the store merges bodies the same way).
     """
-    bodies: dict[tuple[int, int], dict[str, Value]] = {}
-    for p in batch.history:
-        key = (p.vehicle_id, p.ts)
+    bodies: dict[tuple[int, int], dict[int, Value]] = {}
+    for vehicle_id, signal_id, ts, value in batch.history:
+        key = (vehicle_id, ts)
         body = bodies.get(key)
         if body is None:
             body = bodies[key] = {}
-        body[_key(p.signal_id)] = p.value
+        body[signal_id] = value
     return [(k[0], k[1], _encode(bodies[k]).decode()) for k in sorted(bodies)]
 
 
 def twin_rows(batch: WriteBatch) -> list[TwinTuple]:
-    """One row per (vehicle, signal): the batch's newest value of it.
+    """One row per (vehicle, signal): the batch's newest value of it, in key order.
 
     `Record` already keeps one point per key, the newest; this keeps the rule here too.
     """
     now = batch.received_ms
-    latest: dict[tuple[int, int], TwinTuple] = {}
+    latest: dict[int, Point] = {}
     for p in batch.twin:
-        key = (p.vehicle_id, p.signal_id)
+        key = p.vehicle_id << _SIGNAL_BITS | p.signal_id  # sorts as (vehicle, signal), fast
         held = latest.get(key)
-        if held is None or p.ts >= held[2]:
-            latest[key] = (
-                p.vehicle_id,
-                p.signal_id,
-                p.ts,
-                _encode(p.value).decode(),
-                numeric(p.value),
-                now,
-            )
-    return [latest[k] for k in sorted(latest)]
+        if held is None or p.ts >= held.ts:
+            latest[key] = p
+    rows = []
+    for key in sorted(latest):
+        v, s, ts, value = latest[key]
+        rows.append((v, s, ts, _json(value), numeric(value), now))
+    return rows
+
+
+_SIGNAL_BITS: Final = 32  # signal ids are 32-bit (schema: Integer)
 
 
 def window_rows(batch: WriteBatch) -> list[WindowTuple]:

@@ -242,16 +242,32 @@ class Validate:
 
     def _telemetry(self, batch: Batch, item: Item, message: Telemetry, latest: int) -> None:
         check = self.catalog.check
+        floats, ints = self.catalog.number_bounds
         problems: list[str] = []
         reasons: dict[str, list[str]] = {}
+        append = item.points.append
         for sample in samples_of(message):
-            if not self._check_ts(batch, item, sample.ts, latest):
+            ts = sample.ts
+            if not self._check_ts(batch, item, ts, latest):
                 item.points.clear()
                 return
             for path, raw in sample.signals.items():
+                # The common cases inline (a number within its signal's limits, as `check`
+                # accepts it unchanged); everything else gets the catalog's full check.
+                kind = type(raw)
+                if kind is float:
+                    bounds = floats.get(path)
+                    if bounds is not None and bounds[0] <= raw <= bounds[1]:
+                        append((path, ts, raw))
+                        continue
+                elif kind is int:
+                    bounds = ints.get(path)
+                    if bounds is not None and bounds[0] <= raw <= bounds[1]:
+                        append((path, ts, raw))
+                        continue
                 result = check(path, raw)
                 if result.rejection is None:
-                    item.points.append((path, sample.ts, result.value))
+                    append((path, ts, result.value))
                 else:
                     reasons.setdefault(str(result.rejection), []).append(result.detail)
         for reason, details in reasons.items():
@@ -316,26 +332,39 @@ class Record:
 
     def __call__(self, batch: Batch) -> None:
         live = batch.live()
-        paths = {p for i in live for p, _, _ in i.points}
+        paths: set[str] = set()
+        for i in live:
+            paths.update([p for p, _, _ in i.points])
         ids = self.store.signal_ids(paths) if paths else {}
-        latest: dict[tuple[int, int], Point] = {}
+        latest: dict[int, dict[int, Point]] = {}  # vehicle -> signal -> newest point
         history = batch.out.history
-        append = history.append
         for item in live:
             assert item.vehicle is not None
             vid = item.vehicle.id
-            # Arrival order, not sorted: the newest ts wins the twin whatever the order, and
-            # of equal ts the later one, as a stable sort by ts would also have it.
-            for path, ts, value in item.points:
-                signal_id = ids[path]
-                point = Point(vid, signal_id, ts, value)
-                append(point)
-                key = (vid, signal_id)
-                current = latest.get(key)
-                if current is None or ts >= current.ts:
-                    latest[key] = point
+            if item.points:
+                points = [Point(vid, ids[path], ts, value) for path, ts, value in item.points]
+                history += points
+                mine = latest.get(vid)
+                if mine is None and _one_sample(item.message):
+                    # The usual case: the vehicle's first message in the batch, one instant.
+                    latest[vid] = {p.signal_id: p for p in points}
+                else:
+                    if mine is None:
+                        mine = latest[vid] = {}
+                    # Arrival order, not sorted: the newest ts wins the twin whatever the
+                    # order, and of equal ts the later one, as a stable sort by ts would.
+                    for point in points:
+                        held = mine.get(point.signal_id)
+                        if held is None or point.ts >= held.ts:
+                            mine[point.signal_id] = point
             _ROUTES.get(type(item.message), _nothing)(batch, item)
-        batch.out.twin.extend(latest.values())
+        twin = batch.out.twin
+        for mine in latest.values():
+            twin += mine.values()
+
+
+def _one_sample(message: Message | None) -> bool:
+    return isinstance(message, Telemetry) and message.samples is None
 
 
 def _event(batch: Batch, item: Item) -> None:
