@@ -66,19 +66,18 @@ def fill(platform: Platform, n: int) -> None:
             "charging": lambda: float(rng.random() < 0.1),
         }
         rows: list[dict[str, Any]] = []
+        postgres = conn.dialect.name == "postgresql"  # a JSONB column there, Text on SQLite
         for vid in vehicle_ids:
-            for name, (path, _) in SIGNALS.items():
-                v = values[name]()
-                rows.append(
-                    {
-                        "vehicle_id": vid,
-                        "signal_id": ids[path],
-                        "ts": now,
-                        "value": json.dumps(v),
-                        "num": v,
-                        "received_ms": now,
-                    }
-                )
+            body = {str(ids[path]): values[name]() for name, (path, _) in SIGNALS.items()}
+            meta = {key: [now, now] for key in body}
+            rows.append(
+                {
+                    "vehicle_id": vid,
+                    "body": body if postgres else json.dumps(body),
+                    "meta": meta if postgres else json.dumps(meta),
+                    "newest_ts": now,
+                }
+            )
         conn.execute(twin.insert(), rows)
         conn.execute(
             presence.insert(),

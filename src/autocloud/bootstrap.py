@@ -416,7 +416,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     feed.attach(hub)
     registry.before_remove.append(_forget_position(feed, store.commands.vin_of))
     platform.positions = PositionsService(
-        SqlPositions(store.engine, store.telemetry.signal_ids), feed, clock.now_ms
+        SqlPositions(store.engine, store.telemetry.signal_ids, store.dialect.body),
+        feed,
+        clock.now_ms,
     )
     return platform
 

@@ -1,6 +1,7 @@
 """Contract of the CommandStore and the ingest writer of command results, on every adapter."""
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -222,6 +223,75 @@ def test_bad_results_are_audited_never_raised(brands: SqlStore, car: Vehicle) ->
     assert count(brands, command_audit) == before + 3
 
 
+def test_a_batch_of_results_for_several_commands_moves_each_and_audits_in_order(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    store = brands.commands
+    sent = []
+    for n in (1, 2, 3):
+        c = store.add(new(car, n), note(new(car, n), "queued"))
+        store.move(c.id, State.SENT, T0, note(c, "sent"), counter=n, kid="k", sig="s")
+        sent.append(c)
+    a, b, c = sent
+    before = count(brands, command_audit)
+    brands.telemetry.commit(
+        WriteBatch(
+            replies=[
+                result(a, CommandStatus.ACCEPTED, 1),
+                result(b, CommandStatus.ACCEPTED, 2),
+                result(a, CommandStatus.SUCCEEDED, 3, data={"locked": True}),
+                result(c, CommandStatus.REJECTED, 4, reason="bad_signature"),
+                result(a, CommandStatus.FAILED, 5, reason="too late"),  # a has finished
+            ]
+        )
+    )
+    got = {x.id: store.get(x.id) for x in sent}
+    assert [(g.state, g.delivered_ms, g.finished_ms) for g in got.values() if g] == [
+        (State.SUCCEEDED, T0 + 1, T0 + 3),
+        (State.DELIVERED, T0 + 2, None),
+        (State.REJECTED, None, T0 + 4),
+    ]
+    done = got[a.id]
+    assert done is not None and (done.result, done.reason) == ({"locked": True}, None)
+    rejected = got[c.id]
+    assert rejected is not None and rejected.reason == "bad_signature"
+    log = store.audit_log(None, vin=None, command_id=None, since=0, until=2**62, after=0, limit=99)
+    assert [(e.command_id, e.action) for e in log][before:] == [
+        (a.id, "delivered"),
+        (a.id, "succeeded"),
+        (a.id, "ignored_result"),
+        (b.id, "delivered"),
+        (c.id, "rejected"),
+    ]
+
+
+def test_a_command_that_changes_while_its_results_are_written_is_moved_as_it_is_then(
+    brands: SqlStore, car: Vehicle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch reads its commands first; one expired in between (by another process) is
+    not moved from the state that was read: its result is applied to it as it is now."""
+    from autocloud.adapters.sql import command_results
+
+    store = brands.commands
+    c = store.add(new(car, 1), note(new(car, 1), "queued"))
+    store.move(c.id, State.SENT, T0, note(c, "sent"), counter=1, kid="k", sig="s")
+    real = command_results._apply
+
+    def expired_meanwhile(conn: Any, moves: Any) -> bool:
+        conn.execute(
+            commands.update().where(commands.c.id == c.id).values(state=State.EXPIRED.value)
+        )
+        return real(conn, moves)
+
+    monkeypatch.setattr(command_results, "_apply", expired_meanwhile)
+    brands.telemetry.commit(WriteBatch(replies=[result(c, CommandStatus.SUCCEEDED, 1)]))
+    got = store.get(c.id)
+    assert got is not None and got.state is State.EXPIRED
+    log = store.audit_log(None, vin=None, command_id=c.id, since=0, until=2**62, after=0, limit=9)
+    assert log[-1].action == "ignored_result"
+    assert log[-1].detail == "succeeded arrived for a command already expired"
+
+
 # --- desired state -------------------------------------------------------------------------
 
 LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
@@ -351,8 +421,9 @@ def test_removing_keys_ends_the_open_commands_they_signed(brands: SqlStore, car:
     assert [k.kid for k in gone] == ["aaaa"]
     assert [(c.id, c.state, c.reason) for c in ended] == [(queued.id, State.EXPIRED, "key revoked")]
     assert [k.kid for k in store.keys(car.id)] == ["bbbb"]
-    assert store.get(other.id).state is State.QUEUED  # another key's command stays
-    assert store.get(done.id).state is State.SUCCEEDED  # a finished one is history
+    stays, history = store.get(other.id), store.get(done.id)
+    assert stays is not None and stays.state is State.QUEUED  # another key's command stays
+    assert history is not None and history.state is State.SUCCEEDED  # a finished one is history
     actions = [
         e.action
         for e in store.audit_log(

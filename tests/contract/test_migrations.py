@@ -21,6 +21,8 @@ from tests.contract.helpers import (
     T0,
     add_vehicle,
     record,
+    reported,
+    set_twin,
 )
 
 
@@ -126,3 +128,39 @@ def test_history_survives_the_change_of_layout_both_ways(brands: SqlStore) -> No
     # jsonb cannot hold U+0000: PostgreSQL carries it over as U+FFFD, SQLite as it was.
     assert after[-2].value in ("a\x00b", "a\ufffdb")
     assert tel.buckets(vehicle.id, [SPEED], T0, T0 + 2000, MINUTE)[0].avg == 12.75
+
+
+def test_twin_survives_the_change_of_layout_both_ways(brands: SqlStore) -> None:
+    """0010 folds per-signal twin rows into one row per vehicle; its downgrade splits them."""
+    store = brands
+    vehicle, other = add_vehicle(store, 1), add_vehicle(store, 2)
+    values: dict[str, Value] = {
+        SPEED: 12.5,
+        IS_MOVING: True,
+        LIGHTS: "BEAM",
+        FUEL_TYPES: ("GASOLINE", "E85"),
+        ODOMETER: 42_000,
+    }
+    set_twin(store, vehicle, values, ts=T0)
+    set_twin(store, vehicle, {SPEED: 0.1 + 0.2}, ts=T0 + 1000)
+    set_twin(store, other, {SPEED: 3.0}, ts=T0 + 5)
+    before = {v.id: reported(store, v) for v in (vehicle, other)}
+
+    config = alembic_config(store.engine)
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009")
+    with store.engine.connect() as conn:
+        old = conn.execute(text("SELECT vehicle_id, signal_id, ts, value, num FROM twin")).all()
+    assert len(old) == len(values) + 1
+    ids = store.telemetry.signal_ids(values)
+    by_key = {(r.vehicle_id, r.signal_id): (r.ts, r.num) for r in old}
+    assert by_key[(vehicle.id, ids[SPEED])] == (T0 + 1000, 0.30000000000000004)
+    assert by_key[(vehicle.id, ids[IS_MOVING])] == (T0, 1.0)
+    assert by_key[(vehicle.id, ids[LIGHTS])] == (T0, None)
+
+    upgrade(store.engine)
+    assert {v.id: reported(store, v) for v in (vehicle, other)} == before
+    # The carried-over rows take the fast merge again.
+    set_twin(store, vehicle, {SPEED: 14.0}, ts=T0 + 2000)
+    assert reported(store, vehicle)[SPEED] == (14.0, T0 + 2000)

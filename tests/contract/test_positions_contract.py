@@ -10,7 +10,7 @@ LIGHTS = "Vehicle.Body.Lights.LightSwitch"
 
 
 def _reader(store: SqlStore) -> SqlPositions:
-    return SqlPositions(store.engine, store.telemetry.signal_ids)
+    return SqlPositions(store.engine, store.telemetry.signal_ids, store.dialect.body)
 
 
 def test_every_vehicle_with_its_rounded_map_fields_and_presence(brands: SqlStore) -> None:

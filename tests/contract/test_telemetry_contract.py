@@ -286,6 +286,30 @@ def test_twin_only_moves_forward_in_time(brands: SqlStore) -> None:
     assert signal.received_ms == T0 + 3050
 
 
+def test_twin_merges_a_late_write_signal_by_signal(brands: SqlStore) -> None:
+    """A write older than the vehicle's newest signal (store-and-forward, or two consumers
+    committing out of order) takes the slow path: each signal keeps its newest value."""
+    vehicle, other = add_vehicle(brands, 1), add_vehicle(brands, 2)
+    set_twin(brands, vehicle, {SPEED: 80.0, SOC: 50.0}, ts=T0 + 2000)
+    set_twin(brands, other, {SPEED: 10.0}, ts=T0)
+    late = [
+        point(brands, vehicle, SPEED, T0 + 1000, 60.0),  # older than the stored 80: kept out
+        point(brands, vehicle, SOC, T0 + 3000, 49.0),  # newer: taken
+        point(brands, vehicle, LIGHTS, T0, "AUTO"),  # not there yet: taken, however old
+        point(brands, other, SPEED, T0 + 500, 12.0),  # the other vehicle: in order
+    ]
+    brands.telemetry.commit(WriteBatch(received_ms=T0 + 9000, twin=late))
+    assert reported(brands, vehicle) == {
+        SPEED: (80.0, T0 + 2000),
+        SOC: (49.0, T0 + 3000),
+        LIGHTS: ("AUTO", T0),
+    }
+    assert reported(brands, other) == {SPEED: (12.0, T0 + 500)}
+    # The row's newest instant moved on: an in-order write after it is merged as usual.
+    set_twin(brands, vehicle, {SPEED: 81.0}, ts=T0 + 3000)
+    assert reported(brands, vehicle)[SPEED] == (81.0, T0 + 3000)
+
+
 def test_presence_only_moves_forward_in_time(brands: SqlStore) -> None:
     tel = brands.telemetry
     vehicle = add_vehicle(brands, 1)

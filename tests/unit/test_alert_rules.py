@@ -4,7 +4,17 @@ from typing import Any
 
 import pytest
 
-from autocloud.domain.alert_eval import OPEN, RESOLVE, Compiled, Tracker, dtc_matches, elapsed, step
+from autocloud.domain.alert_eval import (
+    FIRING,
+    OPEN,
+    RESOLVE,
+    VALUE,
+    Compiled,
+    Tracker,
+    dtc_matches,
+    elapsed,
+    step,
+)
 from autocloud.domain.alerts import (
     AlertRule,
     EventCondition,
@@ -159,7 +169,7 @@ def test_duration_elapses_between_messages() -> None:
     assert t is not None and tr is None
     assert elapsed(c, t, 59_999) == (t, None)
     opened, tr = elapsed(c, t, 60_000)
-    assert tr == OPEN and opened.firing and opened.value == 115.0
+    assert tr == OPEN and opened[FIRING] and opened[VALUE] == 115.0
 
 
 def test_hysteresis_prevents_flapping() -> None:

@@ -103,9 +103,10 @@ class IngestTap:
         app_message.puback_packet = puback
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 # Everything a vehicle sends except its retained state, which the platform reads as a subscriber.
@@ -130,10 +131,10 @@ class EmbeddedLink:
         self._broker.install_tap(self._tap)
 
     def ack(self, messages: Sequence[Inbound]) -> None:
-        for message in messages:
-            future = message.token
-            if isinstance(future, asyncio.Future):
-                future.get_loop().call_soon_threadsafe(_resolve, future)
+        # One wake-up of the broker's loop per batch, not one per message.
+        held = [m.token for m in messages if isinstance(m.token, asyncio.Future)]
+        if held:
+            held[0].get_loop().call_soon_threadsafe(_resolve_all, held)
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         self._broker.publish(f"{TOPIC_ROOT}/{vin}/{subtopic}", payload, retain=retain)

@@ -1,5 +1,6 @@
 """PostgreSQL adapter: the single-node and cluster tiers' state and history (psycopg 3)."""
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import (
@@ -18,7 +19,7 @@ from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
-from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody
+from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody, TwinTuple
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import StoreUnavailable
 
@@ -27,12 +28,16 @@ _HISTORY_UPSERT = (
     "SELECT v, t, b::jsonb FROM unnest(%s::integer[], %s::bigint[], %s::text[]) AS u(v, t, b) "
     "ON CONFLICT (vehicle_id, ts) DO UPDATE SET body = h.body || EXCLUDED.body"
 )
-_TWIN_UPSERT = (
-    "INSERT INTO twin AS t (vehicle_id, signal_id, ts, value, num, received_ms) "
-    "SELECT * FROM unnest(%s::integer[], %s::integer[], %s::bigint[], %s::text[], "
-    "%s::float8[], %s::bigint[]) "
-    "ON CONFLICT (vehicle_id, signal_id) DO UPDATE SET ts = EXCLUDED.ts, value = EXCLUDED.value, "
-    "num = EXCLUDED.num, received_ms = EXCLUDED.received_ms WHERE EXCLUDED.ts >= t.ts"
+# The guard reads the oldest ts of the new signals from `meta`; RETURNING names the rows
+# written (inserted or merged), so the skipped ones are known exactly.
+_TWIN_MERGE = (
+    "INSERT INTO twin AS t (vehicle_id, body, meta, newest_ts) "
+    "SELECT v, b::jsonb, m::jsonb, n FROM unnest(%s::integer[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::bigint[]) AS u(v, b, m, n, o) "
+    "ON CONFLICT (vehicle_id) DO UPDATE SET body = t.body || EXCLUDED.body, "
+    "meta = t.meta || EXCLUDED.meta, newest_ts = GREATEST(t.newest_ts, EXCLUDED.newest_ts) "
+    "WHERE (SELECT min((e.value ->> 0)::bigint) FROM jsonb_each(EXCLUDED.meta) AS e) "
+    ">= t.newest_ts RETURNING t.vehicle_id"
 )
 _WINDOW_UPSERT = (
     "INSERT INTO seq_windows (vehicle_id, sid, top, bits, updated_ms) "
@@ -50,6 +55,12 @@ def _unnest(sql: str) -> RowWriter:
         conn.exec_driver_sql(sql, columns)
 
     return write
+
+
+def _twin(conn: Connection, rows: list[TwinTuple]) -> Collection[int]:
+    columns = tuple(list(column) for column in zip(*rows, strict=True))
+    written = {row[0] for row in conn.exec_driver_sql(_TWIN_MERGE, columns)}
+    return {row[0] for row in rows} - written
 
 
 def _key(signal_id: int) -> ColumnElement[str]:
@@ -80,7 +91,7 @@ DIALECT = Dialect(
     insert=insert,
     hot=HotWrites(
         history=_unnest(_HISTORY_UPSERT),
-        twin=_unnest(_TWIN_UPSERT),
+        twin=_twin,
         windows=_unnest(_WINDOW_UPSERT),
     ),
     body=SampleBody(value_json=_value_json, number=_number, has_any=_has_any),
@@ -88,7 +99,12 @@ DIALECT = Dialect(
 
 
 def create(url: str) -> Engine:
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    # No `pool_pre_ping`: it cost a round trip on every checkout, several per API call
+    # (10 % of the platform's samples under command load, BENCHMARKS.md). A connection the
+    # server dropped fails its statement once, as a disconnect: SQLAlchemy then discards
+    # the pool's connections, and `translated()` raises StoreUnavailable (the API answers
+    # 503, ingest retries).
+    return create_engine(url, pool_size=8, max_overflow=8)
 
 
 def open_store(url: str) -> SqlStore:

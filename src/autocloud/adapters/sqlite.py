@@ -7,6 +7,7 @@ survive a power cut, not just a process crash.
 
 import os
 import sqlite3
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, Engine, case, create_engine, event, func, lit
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody
+from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody, TwinTuple
 from autocloud.adapters.sql.store import SqlStore
 from autocloud.domain.errors import ConfigurationError
 
@@ -22,11 +23,11 @@ _HISTORY_UPSERT = (
     "INSERT INTO history (vehicle_id, ts, body) VALUES (?, ?, ?) ON CONFLICT (vehicle_id, ts) "
     "DO UPDATE SET body = json_patch(history.body, excluded.body)"
 )
-_TWIN_UPSERT = (
-    "INSERT INTO twin (vehicle_id, signal_id, ts, value, num, received_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vehicle_id, signal_id) DO UPDATE SET "
-    "ts = excluded.ts, value = excluded.value, num = excluded.num, "
-    "received_ms = excluded.received_ms WHERE excluded.ts >= twin.ts"
+_TWIN_MERGE = (
+    "INSERT INTO twin (vehicle_id, body, meta, newest_ts) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (vehicle_id) DO UPDATE SET body = json_patch(twin.body, excluded.body), "
+    "meta = json_patch(twin.meta, excluded.meta), "
+    "newest_ts = max(twin.newest_ts, excluded.newest_ts) WHERE ? >= twin.newest_ts"
 )
 _WINDOW_UPSERT = (
     "INSERT INTO seq_windows (vehicle_id, sid, top, bits, updated_ms) VALUES (?, ?, ?, ?, ?) "
@@ -40,6 +41,15 @@ def _executemany(sql: str) -> RowWriter:
         conn.exec_driver_sql(sql, rows)
 
     return write
+
+
+def _twin(conn: Connection, rows: list[TwinTuple]) -> Collection[int]:
+    """One executemany; SQLite counts the rows it changed, not which: when some were skipped,
+    every vehicle of the batch is handed back (merging an applied row again changes nothing)."""
+    result = conn.exec_driver_sql(_TWIN_MERGE, rows)
+    if result.rowcount == len(rows):
+        return ()
+    return {row[0] for row in rows}
 
 
 def _path(signal_id: int) -> str:
@@ -71,7 +81,7 @@ DIALECT = Dialect(
     insert=insert,
     hot=HotWrites(
         history=_executemany(_HISTORY_UPSERT),
-        twin=_executemany(_TWIN_UPSERT),
+        twin=_twin,
         windows=_executemany(_WINDOW_UPSERT),
     ),
     body=SampleBody(value_json=_value_json, number=_number, has_any=_has_any),

@@ -20,7 +20,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from autocloud.domain.catalog import Catalog, Datatype
 from autocloud.domain.dtc import Severity
@@ -355,12 +355,13 @@ class AlertChanges:
     items: list[AlertOpened | AlertResolved]
 
 
-@dataclass(frozen=True, slots=True)
-class PendingWait:
+class PendingWait(NamedTuple):
     """A signal rule's condition holding on one vehicle, not yet for ``for_s``.
 
     Kept durably (written in the ingest transaction, restored at start) so that a restart
-    in the middle of the wait resumes it from ``since`` instead of starting it over.
+    in the middle of the wait resumes it from ``since`` instead of starting it over. A named
+    tuple (immutable, ~3x cheaper to make than a frozen dataclass): ingest makes one each
+    time a wait starts.
     """
 
     rule_id: int

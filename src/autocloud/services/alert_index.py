@@ -4,9 +4,14 @@ A :class:`RuleSet` holds one brand's compiled rules: signal rules reachable by p
 pattern is matched the first time a path is seen, then cached with the answer, including
 "no rule": the next lookup is one dict hit), `while` guards by their path, DTC rules, and
 event rules by event type and by clearing type.
+
+Each watched path's :class:`Entry` carries the open band of values where none of its rules
+holds (one chained comparison answers for all of them: the common case), and its ordering
+rules sorted by threshold, so a value outside the band tests only the rules it can meet.
 """
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +30,66 @@ from autocloud.domain.alerts import (
 class Entry:
     """What one signal path means to one brand's rules."""
 
-    rules: tuple[Compiled, ...]  # rules watching the path
+    rules: tuple[Compiled, ...]  # rules watching the path, in rule order
     guarded: tuple[Compiled, ...]  # rules whose `while` guard is the path
-    keep: bool  # remember its last value (a guarded rule re-checks it when its guard turns)
+    keep: bool  # a guarded rule watches it: remember a value that may meet a rule
     order: int  # guards first at equal time
     # No rule can hold while floor < value < ceiling (all rules are numeric < <= > >=):
     # one comparison then answers for all of them. Otherwise floor = ceiling = nan (never).
     floor: float = math.nan
     ceiling: float = math.nan
+    # With a band: the `>`/`>=` rules by rising threshold and the `<`/`<=` rules by falling
+    # one, so the rules a value meets are a prefix of one of them, found by bisecting their
+    # thresholds (`high_at`, and `low_at` negated to rise too), each prefix in rule order
+    # made once (see `holding`).
+    high: tuple[Compiled, ...] = ()
+    low: tuple[Compiled, ...] = ()
+    high_at: tuple[float, ...] = ()
+    low_at: tuple[float, ...] = ()
+    high_held: tuple[tuple[Compiled, ...], ...] = ((),)
+    low_held: tuple[tuple[Compiled, ...], ...] = ((),)
+
+    def quiet(self, value: Any) -> bool:
+        """Whether no rule of the path can hold for `value` (inside the band)."""
+        try:
+            inside: bool = self.floor < value < self.ceiling
+        except TypeError:
+            return False  # not a number: each rule decides
+        return inside
+
+    def holding(self, value: Any) -> Sequence[Compiled]:
+        """The rules whose test holds for `value`, in rule order (a wrong type holds none)."""
+        if self.floor != self.floor:  # no band
+            return self.tested(value)
+        try:
+            up = value >= self.ceiling
+            down = value <= self.floor
+        except TypeError:
+            return ()  # every rule of the path compares numbers
+        if up == down:  # both: the rules overlap (no band at all); neither: nan
+            return self.tested(value) if up else ()
+        # The rules whose threshold the value passes; at a threshold equal to the value
+        # `>=` holds and `>` does not: then each rule's test says.
+        if up:
+            held = bisect_left(self.high_at, value)
+            if held < len(self.high_at) and self.high_at[held] == value:
+                return self.tested(value)
+            return self.high_held[held]
+        held = bisect_left(self.low_at, -value)
+        if held < len(self.low_at) and self.low_at[held] == -value:
+            return self.tested(value)
+        return self.low_held[held]
+
+    def tested(self, value: Any) -> list[Compiled]:
+        """`holding` the long way: each rule's test."""
+        out = []
+        for c in self.rules:
+            try:
+                if c.test(value):
+                    out.append(c)
+            except TypeError:
+                pass
+        return out
 
 
 class RuleSet:
@@ -55,6 +112,7 @@ class RuleSet:
         for c in self.signal:
             if c.guard_path is not None:
                 self.guards.setdefault(c.guard_path, []).append(c)
+        self.guard_set = frozenset(self.guards)
         self.seed_paths = set(self.guards) | {
             p for c in self.signal if c.guard_path and "*" not in (p := _path_of(c))
         }
@@ -66,13 +124,36 @@ class RuleSet:
         guarded = tuple(self.guards.get(path, ()))
         keep = any(c.guard_path is not None for c in rules)
         floor, ceiling = _band(rules)
+        high: tuple[Compiled, ...] = ()
+        low: tuple[Compiled, ...] = ()
+        if floor == floor:
+            high = tuple(sorted((c for c in rules if _op(c) in (Op.GT, Op.GE)), key=_rising))
+            low = tuple(sorted((c for c in rules if _op(c) in (Op.LT, Op.LE)), key=_falling))
         found = (
-            Entry(rules, guarded, keep, 0 if guarded else 1, floor, ceiling)
+            Entry(
+                rules,
+                guarded,
+                keep,
+                0 if guarded else 1,
+                floor,
+                ceiling,
+                high,
+                low,
+                tuple(_threshold(c) for c in high),
+                tuple(-_threshold(c) for c in low),
+                _prefixes(high),
+                _prefixes(low),
+            )
             if rules or guarded
             else None
         )
         self.paths[path] = found
         return found
+
+
+def _prefixes(side: tuple[Compiled, ...]) -> tuple[tuple[Compiled, ...], ...]:
+    """Each prefix of `side` (by length) in rule order."""
+    return tuple(tuple(sorted(side[:n], key=_rule_id)) for n in range(len(side) + 1))
 
 
 def _band(rules: Sequence[Compiled]) -> tuple[float, float]:
@@ -86,6 +167,32 @@ def _band(rules: Sequence[Compiled]) -> tuple[float, float]:
             return math.nan, math.nan
         (below if condition.op in (Op.LT, Op.LE) else above).append(condition.threshold)
     return max(below, default=-math.inf), min(above, default=math.inf)
+
+
+def _op(c: Compiled) -> Op:
+    condition = c.rule.condition
+    assert isinstance(condition, SignalCondition)
+    return condition.op
+
+
+def _threshold(c: Compiled) -> float:
+    condition = c.rule.condition
+    assert isinstance(condition, SignalCondition) and isinstance(condition.threshold, float)
+    return condition.threshold
+
+
+def _rising(c: Compiled) -> tuple[float, int]:
+    """`>=` before `>` at one threshold: `>=` holds for every value `>` does."""
+    return _threshold(c), 0 if _op(c) is Op.GE else 1
+
+
+def _falling(c: Compiled) -> tuple[float, int]:
+    """`<=` before `<` at one threshold: `<=` holds for every value `<` does."""
+    return -_threshold(c), 0 if _op(c) is Op.LE else 1
+
+
+def _rule_id(c: Compiled) -> int:
+    return c.id
 
 
 def _path_of(c: Compiled) -> str:

@@ -1,36 +1,64 @@
 """The alert-rule ingest stage: evaluates every tenant's rules on each batch, cheaply.
 
 Cheap by construction: rules are indexed per brand by signal path (a `*` pattern is matched
-once per path, then cached), so a point no rule watches costs one dict lookup; a watched
-value that does not meet its test and has no tracker costs one C-level comparison. A
+once per path, then cached), so a point no rule watches costs one dict lookup, and a watched
+value inside its path's quiet band (where none of the path's rules can hold) one chained
+comparison; outside the band only the rules it can meet are tested (`Entry.holding`). A
 message of one sample without a guard (nearly all) is evaluated in one pass as sent
-(`_one_sample`); any other in time order, guards first (`_in_order`). State lives per
-vehicle — trackers (pending or firing) and remembered values (`alert_values`) — and trackers
-change copy-on-write into a per-batch overlay that is adopted only after the commit
-(``committed``), values with an undo, so a batch retried after a failed commit is evaluated
-from the same state.
+(`_one_sample`), and for a vehicle with no tracker and no remembered watched value (nearly
+all) that pass is the band test alone; any other message in time order, guards first
+(`_in_order`).
+
+State lives per vehicle: trackers by path and rule (pending or firing; a path is "tracked"
+in one dict lookup) and remembered values (`alert_values`). Both change in place; the
+trackers' values before the batch's first change are saved (``_before``) and the values keep
+a copy per vehicle, so a batch retried after a failed commit is first undone and then
+evaluated from the same state; after the commit (``committed``) the saved state is dropped.
+Pending waits are due at ``since + for_s``: a vehicle's earliest due time is kept as a lower
+bound (``_due``), so vehicle time passing costs a scan of its trackers only when one may be
+due.
 
 Transitions go to ``WriteBatch.extra`` as one :class:`AlertChanges` record, written in the
 ingest transaction; after commit they are published as ``alert`` changes. Pending waits (a
 ``for_s`` condition holding, not yet long enough) go the same way as one
-:class:`PendingChanges` record — only when a wait starts or ends, not per sample — so a
-restart resumes a wait where it was (in vehicle time) instead of starting it over. Open
-alerts and pending waits are restored from the store at start; other threads (the API) ask
-for a rule reload or for a tracker to be forgotten through a queue that the stage drains on
-the ingest thread (a forgotten wait is deleted with the next batch).
+:class:`PendingChanges` record — only when a wait starts or ends, not per sample, and not
+at all for a wait that starts and ends within one batch — so a restart resumes a wait where
+it was (in vehicle time) instead of starting it over. Open alerts and pending waits are
+restored from the store at start; other threads (the API) ask for a rule reload or for a
+tracker to be forgotten through a queue that the stage drains on the ingest thread (a
+forgotten wait is deleted with the next batch).
 """
 
 import logging
+import math
 import queue
 import time
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from operator import eq
 from typing import Any, Final
 
-from autocloud.domain.alert_eval import OPEN, Compiled, Tracker, dtc_matches, elapsed, step
+from autocloud.domain.alert_eval import (
+    FIRING,
+    LAST_TS,
+    OPEN,
+    RESOLVE,
+    SINCE,
+    VALUE,
+    Compiled,
+    Tracker,
+    dtc_matches,
+    elapsed,
+    pending,
+    step,
+    tracker,
+)
 from autocloud.domain.alerts import (
     AlertChanges,
     AlertOpened,
     AlertResolved,
+    AlertRule,
     EventCondition,
     PendingChanges,
     PendingWait,
@@ -39,7 +67,7 @@ from autocloud.domain.dtc import severity
 from autocloud.domain.dtc_active import DtcUpdate
 from autocloud.domain.protocol import Event, Telemetry
 from autocloud.ports.diagnostics import AlertStore
-from autocloud.services.alert_index import RuleSet, alert_change, detail, order
+from autocloud.services.alert_index import Entry, RuleSet, alert_change, detail, order
 from autocloud.services.alert_values import KeptValues, Point
 from autocloud.services.fanout import Change, Hub
 from autocloud.services.ingest.stages import Batch, Item
@@ -47,8 +75,12 @@ from autocloud.services.ingest.stages import Batch, Item
 log = logging.getLogger(__name__)
 RELOAD_S: Final = 5.0  # rules changed by another process are picked up this late at most
 SEED_LIMIT: Final = 200_000  # vehicles whose guard values are kept
-Key = tuple[int, str]  # (rule id, signal path or "" for event rules)
-_NONE: Final[frozenset[str]] = frozenset()
+NEVER: Final = math.inf
+ByRule = dict[int, Tracker]  # one path's trackers by rule id
+ByPath = dict[str, ByRule]  # one vehicle's trackers by signal path ("" for event rules)
+_NO_TRACKERS: Final[ByPath] = {}
+_NO_VALUES: Final[dict[str, Point]] = {}
+_NO_RULES: Final[ByRule] = {}
 
 
 class AlertStage:
@@ -59,11 +91,14 @@ class AlertStage:
         self._hub = hub
         self._clock = clock
         self._inbox: queue.SimpleQueue[tuple[str, int | None, int | None]] = queue.SimpleQueue()
+        self._rules: list[AlertRule] | None = None
         self._sets: dict[str, RuleSet] = {}
         self._by_id: dict[int, Compiled] = {}
-        self._trackers: dict[int, dict[Key, Tracker]] = {}
+        self._trackers: dict[int, ByPath] = {}  # never holds an empty dict
+        # Each vehicle's trackers before the batch first changed them (None: it had none).
+        self._saved: dict[int, ByPath | None] = {}
+        self._due: dict[int, float] = {}  # no pending wait of the vehicle is due before
         self._kept = KeptValues(SEED_LIMIT)  # guard and watched values, undone on a retry
-        self._work: dict[int, dict[Key, Tracker]] = {}
         self._batch: Batch | None = None
         self._changes: list[AlertOpened | AlertResolved] = []
         # Pending waits dropped by `forget` (rule changed): deleted with the next batch; the
@@ -87,21 +122,54 @@ class AlertStage:
         self._load_rules()
         for w in self._store.pending_waits():
             if w.rule_id in self._by_id:
-                tracker = Tracker(w.since, False, w.last_ts, w.value)
-                self._trackers.setdefault(w.vehicle_id, {})[(w.rule_id, w.key)] = tracker
+                by_path = self._trackers.setdefault(w.vehicle_id, {})
+                by_path.setdefault(w.key, {})[w.rule_id] = tracker(
+                    w.since, False, w.last_ts, w.value
+                )
         for rule_id, vehicle_id, key in self._store.open_alert_keys():
-            self._trackers.setdefault(vehicle_id, {})[(rule_id, key)] = Tracker(None, True, 0)
+            by_path = self._trackers.setdefault(vehicle_id, {})
+            by_path.setdefault(key, {})[rule_id] = tracker(None, True, 0)
+        self._due.clear()  # unknown: found on the first scan
 
     def _load_rules(self) -> None:
-        by_brand: dict[str, list[Compiled]] = {}
-        for rule in self._store.all_rules():
-            by_brand.setdefault(rule.brand, []).append(Compiled.of(rule))
-        self._sets = {brand: RuleSet(rules) for brand, rules in by_brand.items()}
-        self._by_id = {c.id: c for rules in by_brand.values() for c in rules}
-        for trackers in self._trackers.values():
-            for key in [k for k in trackers if k[0] not in self._by_id]:
-                del trackers[key]
         self._next_reload = self._clock() + RELOAD_S
+        rules = self._store.all_rules()
+        if rules == self._rules:
+            return  # nothing changed: keep the index and its path cache
+        before = {c.id: c.rule for c in self._by_id.values()}
+        self._rules = rules
+        by_brand: dict[str, list[Compiled]] = {}
+        for rule in rules:
+            by_brand.setdefault(rule.brand, []).append(Compiled.of(rule))
+        self._sets = {brand: RuleSet(compiled) for brand, compiled in by_brand.items()}
+        self._by_id = {c.id: c for compiled in by_brand.values() for c in compiled}
+        # A rule deleted or changed (here or by another process, whose store resolved its
+        # alerts and dropped its waits) keeps no tracker: a path's trackers are always of
+        # rules that watch it.
+        kept = {rule_id for rule_id, c in self._by_id.items() if before.get(rule_id) == c.rule}
+        if before:
+            self._drop_trackers(lambda rule_id: rule_id not in kept)
+        self._due.clear()  # unknown: found on the next scan
+
+    def _drop_trackers(
+        self, gone: Callable[[int], bool], vehicle_id: int | None = None
+    ) -> list[tuple[int, int, str, Tracker]]:
+        """Remove (outside any batch) the trackers of the rules `gone` names, of every
+        vehicle or of one; returns what was removed as (rule, vehicle, path, tracker)."""
+        removed = []
+        vids = list(self._trackers) if vehicle_id is None else [vehicle_id]
+        for vid in vids:
+            by_path = self._trackers.get(vid)
+            if by_path is None:
+                continue
+            for path, by_rule in list(by_path.items()):
+                for rule_id in [r for r in by_rule if gone(r)]:
+                    removed.append((rule_id, vid, path, by_rule.pop(rule_id)))
+                if not by_rule:
+                    del by_path[path]
+            if not by_path:
+                del self._trackers[vid]
+        return removed
 
     def _drain(self) -> None:
         reload = self._clock() >= self._next_reload
@@ -111,36 +179,124 @@ class AlertStage:
             except queue.Empty:
                 break
             reload = reload or what == "reload"
-            for vid, trackers in self._trackers.items():
-                if vehicle_id is None or vid == vehicle_id:
-                    for key in [k for k in trackers if k[0] == rule_id]:
-                        if _pending(trackers.pop(key)):
-                            self._forgotten.append((key[0], vid, key[1]))
+            for rid, vid, path, held in self._drop_trackers(partial(eq, rule_id), vehicle_id):
+                if pending(held):
+                    self._forgotten.append((rid, vid, path))
         if reload:
             self._load_rules()
 
+    # --- trackers ------------------------------------------------------------------------
+    def _get(self, vid: int, rule_id: int, path: str) -> Tracker | None:
+        by_path = self._trackers.get(vid)
+        by_rule = by_path.get(path) if by_path is not None else None
+        return by_rule.get(rule_id) if by_rule is not None else None
+
+    def _put(self, vid: int, c: Compiled, path: str, new: Tracker | None) -> None:
+        """Set (or with None remove) a tracker, saving the one before for undo and diff."""
+        if vid not in self._saved:
+            self._save(vid)
+        by_path = self._trackers.get(vid)
+        by_rule = by_path.get(path) if by_path is not None else None
+        old = by_rule.get(c.id) if by_rule is not None else None
+        if new is None:
+            if by_rule is not None and old is not None:
+                del by_rule[c.id]
+                if not by_rule:
+                    assert by_path is not None
+                    del by_path[path]
+                    if not by_path:
+                        del self._trackers[vid]
+                        self._due.pop(vid, None)
+            return
+        if by_rule is None:
+            if by_path is None:
+                by_path = self._trackers[vid] = {}
+                self._due[vid] = NEVER  # no tracker before this one
+            by_rule = by_path[path] = {}
+        by_rule[c.id] = new
+        since = new[SINCE]
+        if since is not None and not new[FIRING]:
+            due = self._due.get(vid)
+            if due is not None and since + c.for_ms < due:
+                self._due[vid] = since + c.for_ms
+
+    def _remove(self, vid: int, rule_id: int, path: str) -> None:
+        """`_put` of None where the rule has a tracker."""
+        if vid not in self._saved:
+            self._save(vid)
+        by_path = self._trackers[vid]
+        by_rule = by_path[path]
+        del by_rule[rule_id]
+        if not by_rule:
+            del by_path[path]
+            if not by_path:
+                del self._trackers[vid]
+                self._due.pop(vid, None)
+
+    def _save(self, vid: int) -> None:
+        """Keep a copy of the vehicle's trackers as they were before the batch changed them."""
+        by_path = self._trackers.get(vid)
+        self._saved[vid] = (
+            None if by_path is None else {path: dict(rules) for path, rules in by_path.items()}
+        )
+
+    def _undo(self) -> None:
+        """Back to the state before the batch (its commit failed)."""
+        for vid, saved in self._saved.items():
+            if saved is None:
+                self._trackers.pop(vid, None)
+            else:
+                self._trackers[vid] = saved
+            self._due.pop(vid, None)  # unknown: found on the next scan
+        self._saved = {}
+        self._kept.undo()
+
     # --- the stage (ingest thread) -------------------------------------------------------
     def __call__(self, batch: Batch) -> None:
+        if self._batch is not None:  # the previous batch was not committed: undo it
+            self._undo()
         self._drain()
-        if self._batch is not None:  # the previous batch was not committed: undo its values
-            self._kept.undo()
-        self._batch, self._work, self._changes = batch, {}, []
+        self._batch, self._saved, self._changes = batch, {}, []
         self._forgotten_sent = 0
         if not self._sets:
             return
-        self._seed(batch)
-        for item in batch.live():
+        live = batch.live()
+        self._seed(live)
+        sets, trackers, due, watched = self._sets, self._trackers, self._due, self._kept.watched
+        for item in live:
             vehicle = item.vehicle
-            rules = self._sets.get(vehicle.brand) if vehicle is not None else None
-            if rules is None or vehicle is None:
+            if vehicle is None:
                 continue
-            now_ts = self._signals(item, rules, vehicle.id) if item.points else -1
+            rules = sets.get(vehicle.brand)
+            if rules is None:
+                continue
+            vid = vehicle.id
             message = item.message
-            if isinstance(message, Event):
-                self._event(item, rules, vehicle.id, message)
-                now_ts = max(now_ts, message.ts)
-            if now_ts >= 0:
-                self._elapse(item, vehicle.id, now_ts)
+            points = item.points
+            if points and type(message) is Telemetry:
+                # One sample that carries no `while` guard: `_one_sample`.
+                samples = message.samples
+                if samples is None:
+                    sample = message.signals
+                else:
+                    sample = samples[0].signals if len(samples) == 1 else None
+                one = sample is not None and sample.keys().isdisjoint(rules.guard_set)
+            else:
+                one = False
+            if one:
+                if vid in trackers or vid in watched:
+                    self._one_sample_tracked(item, rules, vid)
+                else:
+                    self._one_sample(item, rules, vid)
+                now_ts = points[0][1]
+            else:
+                now_ts = self._in_order(item, rules, vid) if points else -1
+                if isinstance(message, Event):
+                    self._event(item, rules, vid, message)
+                    now_ts = max(now_ts, message.ts)
+            # A wait may be due only from its vehicle's earliest due time on (unknown: -inf).
+            if now_ts >= 0 and vid in trackers and now_ts >= due.get(vid, -NEVER):
+                self._elapse(item, vid, now_ts)
         for update in [u for u in batch.out.extra if isinstance(u, DtcUpdate) and u.changed]:
             rules = self._sets.get(update.brand)
             if rules is not None and rules.dtc:
@@ -152,68 +308,85 @@ class AlertStage:
             batch.out.extra.append(pending)
 
     def _pending_changes(self) -> PendingChanges | None:
-        """The waits this batch started or ended, compared with the committed trackers."""
+        """The waits this batch started or ended: the trackers of each vehicle it changed
+        against their copy from before (a wait that started and ended within it is neither)."""
         started: list[PendingWait] = []
         ended = list(self._forgotten)
         self._forgotten_sent = len(ended)
-        for vid, new in self._work.items():
-            old = self._trackers.get(vid) or {}
-            for key, t in new.items():
-                if _pending(t) and old.get(key) is not t:
-                    assert t.since is not None
-                    started.append(PendingWait(key[0], vid, key[1], t.since, t.last_ts, t.value))
-            for key, t in old.items():
-                if _pending(t) and not _pending(new.get(key)):
-                    ended.append((key[0], vid, key[1]))
+        for vid, saved in self._saved.items():
+            now = self._trackers.get(vid) or _NO_TRACKERS
+            then = saved or _NO_TRACKERS
+            for path, by_rule in now.items():
+                old_rules = then.get(path) or _NO_RULES
+                for rule_id, t in by_rule.items():
+                    since = t[SINCE]
+                    if since is not None and not t[FIRING] and old_rules.get(rule_id) is not t:
+                        started.append(PendingWait(rule_id, vid, path, since, t[LAST_TS], t[VALUE]))
+            for path, by_rule in then.items():
+                new_rules = now.get(path) or _NO_RULES
+                for rule_id, t in by_rule.items():
+                    if pending(t) and not pending(new_rules.get(rule_id)):
+                        ended.append((rule_id, vid, path))
         return PendingChanges(started, ended) if started or ended else None
 
-    def _seed(self, batch: Batch) -> None:
-        """Fill in `while` guard values of vehicles first seen since start, from the twin."""
-        wanted: dict[int, set[str]] = {}
-        for item in batch.live():
-            v = item.vehicle
-            rules = self._sets.get(v.brand) if v is not None else None
-            if v is not None and rules is not None and rules.guards and not self._kept.seeded(v.id):
-                wanted.setdefault(v.id, set()).update(rules.seed_paths)
+    def _seed(self, live: list[Item]) -> None:
+        """Fill in `while` guard values (and watched values that may meet a rule) of
+        vehicles first seen since start, from the twin."""
+        seen = {item.vehicle.id: item.vehicle for item in live if item.vehicle is not None}
+        wanted: dict[int, RuleSet] = {}
+        for vid in self._kept.unseeded(seen):
+            rules = self._sets.get(seen[vid].brand)
+            if rules is not None and rules.guards:
+                wanted[vid] = rules
         if not wanted:
             return
-        paths = set().union(*wanted.values())
-        self._kept.seed(wanted, self._store.twin_values(wanted, paths))
-
-    def _read(self, vid: int) -> dict[Key, Tracker] | None:
-        return self._work[vid] if vid in self._work else self._trackers.get(vid)
-
-    def _write(self, vid: int) -> dict[Key, Tracker]:
-        mine = self._work.get(vid)
-        if mine is None:
-            mine = self._work[vid] = dict(self._trackers.get(vid) or {})
-        return mine
-
-    def _signals(self, item: Item, rules: RuleSet, vid: int) -> int:
-        """Evaluate the item's watched points; returns the newest point's time."""
-        message = item.message
-        if isinstance(message, Telemetry):
-            samples = message.samples
-            sample = message.signals if samples is None else None
-            if samples is not None and len(samples) == 1:
-                sample = samples[0].signals
-            guards = rules.guards
-            if sample is not None and (not guards or guards.keys().isdisjoint(sample.keys())):
-                self._one_sample(item, rules, vid)
-                return item.points[0][1]
-        return self._in_order(item, rules, vid)
+        paths = set().union(*(rules.seed_paths for rules in wanted.values()))
+        guards: dict[int, dict[str, tuple[int, Any]]] = {}
+        watched: dict[int, dict[str, tuple[int, Any]]] = {}
+        for vid, found in self._store.twin_values(wanted, paths).items():
+            rules = wanted[vid]
+            for path, (ts, value) in found.items():
+                if path in rules.guards:
+                    guards.setdefault(vid, {})[path] = (ts, value)
+                    continue
+                entry = rules.paths[path] if path in rules.paths else rules.entry(path)
+                if entry is not None and entry.keep and not entry.quiet(value):
+                    watched.setdefault(vid, {})[path] = (ts, value)
+        self._kept.seed(wanted, guards, watched)
 
     def _one_sample(self, item: Item, rules: RuleSet, vid: int) -> None:
         """The hot path: a message of one sample that carries no `while` guard.
 
         Its points share one time and name distinct paths, and no guard moves, so the order
         of evaluation cannot matter (sent order, as `_in_order` would keep it) and evaluating
-        a point moves no other point's trackers: one pass, nothing sorted or collected.
+        a point moves no other point's trackers or values: one pass, nothing sorted or
+        collected. For a vehicle with no tracker and no watched value, a point inside its
+        band (nearly every point) needs nothing else. For a vehicle with trackers or watched
+        values: `_one_sample_tracked`.
         """
         cached = rules.paths
-        trackers = self._read(vid)
-        tracked = {k[1] for k in trackers} if trackers else _NONE
-        kept = None
+        for point in item.points:
+            try:
+                entry = cached[point[0]]
+            except KeyError:
+                entry = rules.entry(point[0])
+            if entry is None:
+                continue  # no rule watches the path
+            value: Any = point[2]  # any Value; a non-number raises TypeError below
+            try:
+                if entry.floor < value < entry.ceiling:
+                    continue  # inside the band where no rule of the path holds
+            except TypeError:
+                pass  # not a number: each rule decides
+            self._untracked(item, entry, vid, point)
+
+    def _one_sample_tracked(self, item: Item, rules: RuleSet, vid: int) -> None:
+        """`_one_sample` for a vehicle with trackers or watched values."""
+        cached = rules.paths
+        tracked = self._trackers.get(vid) or _NO_TRACKERS
+        watched = self._kept.watched.get(vid) or _NO_VALUES
+        saved = self._saved
+        value: Any  # any Value; a non-number raises TypeError below
         for point in item.points:
             path = point[0]
             try:
@@ -221,35 +394,118 @@ class AlertStage:
             except KeyError:
                 entry = rules.entry(path)
             if entry is None:
-                continue  # no rule watches the path
-            if entry.keep:
-                if kept is None:
-                    kept = self._kept.to_write(vid)
-                kept[path] = point
-            value: Any = point[2]  # any Value; a non-number raises TypeError below
-            if path in tracked:
-                assert trackers is not None
-                for c in entry.rules:  # each moves only its own (rule, path) tracker
-                    if (c.id, path) not in trackers:
-                        try:
-                            if not c.test(value):
-                                continue  # nothing holds, nothing to remember
-                        except TypeError:
-                            continue  # a value of another type than the rule compares
-                    self._evaluate(item, c, vid, path, point[1], value)
                 continue
+            if path in tracked:
+                by_rule = tracked[path]
+                if len(by_rule) == 1 and path not in watched:
+                    # The common case inline: one wait whose condition stops holding.
+                    value = point[2]
+                    try:
+                        quiet = entry.floor < value < entry.ceiling
+                    except TypeError:
+                        quiet = False
+                    if quiet:
+                        [held] = by_rule.values()
+                        if not held[FIRING]:
+                            if point[1] >= held[LAST_TS]:  # what `step` returns: nothing
+                                # `_put` of None, inline: the rule's only tracker on the path
+                                if vid not in saved:
+                                    self._save(vid)
+                                del tracked[path]
+                                if not tracked:
+                                    del self._trackers[vid]
+                                    self._due.pop(vid, None)
+                            continue
+                self._revisit(item, entry, vid, point, path in watched)
+                continue
+            if path in watched:
+                self._revisit(item, entry, vid, point, True)
+                continue
+            value = point[2]
             try:
                 if entry.floor < value < entry.ceiling:
-                    continue  # inside the band where no rule of the path holds
+                    continue
             except TypeError:
-                pass  # not a number: each rule decides below
-            for c in entry.rules:
-                try:
-                    if not c.test(value):
-                        continue  # the common case: nothing holds, nothing to remember
-                except TypeError:
-                    continue  # a value of another type than the rule compares
-                self._evaluate(item, c, vid, path, point[1], value)
+                pass
+            self._untracked(item, entry, vid, point)
+
+    def _untracked(self, item: Item, entry: Entry, vid: int, point: Point) -> None:
+        """A value outside its band on a path without trackers or a watched value."""
+        path, ts, value = point
+        if entry.keep:
+            self._kept.keep(vid, point)
+        # `entry.holding(value)`, its common case inline: a value past one side of the band.
+        held: Sequence[Compiled]
+        try:
+            if entry.ceiling <= value and not value <= entry.floor:
+                n = bisect_left(entry.high_at, value)
+                exact = n < len(entry.high_at) and entry.high_at[n] == value
+                held = entry.holding(value) if exact else entry.high_held[n]
+            else:
+                held = entry.holding(value)
+        except TypeError:
+            held = entry.holding(value)
+        for c in held:
+            if not c.waits:
+                self._start(item, c, vid, path, ts, value)
+                continue
+            # A wait starts: what `step` returns here, and `_put` of it, without their calls.
+            wait = (ts, False, ts, value)
+            at = ts + c.for_ms
+            if vid not in self._saved:
+                self._save(vid)
+            by_path = self._trackers.get(vid)
+            if by_path is None:
+                self._trackers[vid] = {path: {c.id: wait}}
+                self._due[vid] = at
+            else:
+                by_rule = by_path.get(path)
+                if by_rule is None:
+                    by_path[path] = {c.id: wait}
+                else:
+                    by_rule[c.id] = wait
+                due = self._due.get(vid)  # None: unknown, found on the next scan
+                if due is not None and at < due:
+                    self._due[vid] = at
+
+    def _revisit(self, item: Item, entry: Entry, vid: int, point: Point, kept: bool) -> None:
+        """A value on a path with trackers (or a `kept` watched value) of this vehicle."""
+        path, ts, value = point
+        try:
+            quiet = entry.floor < value < entry.ceiling
+        except TypeError:
+            quiet = False
+        if entry.keep and not quiet:
+            self._kept.keep(vid, point)
+        elif kept:
+            self._kept.drop(vid, path)
+        by_path = self._trackers.get(vid)
+        by_rule = by_path.get(path) if by_path is not None else None
+        if by_rule is None:
+            if not quiet:
+                for c in entry.holding(value):
+                    self._start(item, c, vid, path, ts, value)
+            return
+        if not quiet:
+            for c in entry.rules:  # each moves only its own (rule, path) tracker
+                self._evaluate(item, c, vid, path, ts, value)
+            return
+        # No test holds: a wait ends (unless the sample is late), an open alert may clear;
+        # in rule order, as `_in_order` (one tracker: its rule watches the path).
+        if len(by_rule) == 1:
+            [(rule_id, held)] = by_rule.items()
+            if not held[FIRING]:
+                if ts >= held[LAST_TS]:  # what `step` returns: nothing to keep
+                    self._remove(vid, rule_id, path)
+                return
+        for c in entry.rules:
+            if c.id not in by_rule:
+                continue
+            held = by_rule[c.id]
+            if held[FIRING]:
+                self._evaluate(item, c, vid, path, ts, value)
+            elif ts >= held[LAST_TS]:
+                self._remove(vid, c.id, path)
 
     def _in_order(self, item: Item, rules: RuleSet, vid: int) -> int:
         """Any message: points in time order, guards first at equal times."""
@@ -269,52 +525,41 @@ class AlertStage:
             return top
         if resort:  # several samples, or a guard: in time order, guards first at equal times
             relevant.sort(key=order)
-        tracked, kept = self._tracked(vid), None
+        kept = self._kept
         for point, entry in relevant:
             path, ts, value = point
+            quiet = entry.quiet(value)
             if entry.guarded:
                 # Values sent at the same instant are evaluated after the guard, as sent.
                 fresh = {p for (p, t, _), _e in relevant if t == ts}
                 self._guard_changed(item, vid, point, entry.guarded, fresh)
-                tracked = self._tracked(vid)
-            elif entry.keep:
-                if kept is None:
-                    kept = self._kept.to_write(vid)
-                kept[path] = point
-            if path in tracked:
+            elif entry.keep and not quiet:
+                kept.keep(vid, point)
+            else:
+                kept.drop(vid, path)
+            by_path = self._trackers.get(vid)
+            by_rule = by_path.get(path) if by_path is not None else None
+            if by_rule is not None:
                 for c in entry.rules:
                     self._evaluate(item, c, vid, path, ts, value)
-                tracked = self._tracked(vid)
-                continue
-            number: Any = value  # any Value; a non-number raises TypeError below
-            try:
-                if entry.floor < number < entry.ceiling:
-                    continue  # inside the band where no rule of the path holds
-            except TypeError:
-                pass  # not a number: each rule decides below
-            for c in entry.rules:
-                try:
-                    if not c.test(value):
-                        continue  # the common case: nothing holds, nothing to remember
-                except TypeError:
-                    continue  # a value of another type than the rule compares
-                self._evaluate(item, c, vid, path, ts, value)
-                tracked = self._tracked(vid)
+            elif not quiet:
+                for c in entry.holding(value):
+                    self._start(item, c, vid, path, ts, value)
         return top
 
-    def _tracked(self, vid: int) -> frozenset[str] | set[str]:
-        """The paths that have a tracker of this vehicle (usually none)."""
-        trackers = self._read(vid)
-        return {k[1] for k in trackers} if trackers else _NONE
-
     def _guard_value(self, vid: int, path: str | None) -> Any:
-        point = self._kept.get(vid, path) if path else None
+        point = self._kept.guard(vid, path) if path else None
         return None if point is None else point[2]
 
+    def _start(self, item: Item, c: Compiled, vid: int, path: str, ts: int, value: Any) -> None:
+        """A rule whose test holds, on a path where it has no tracker."""
+        guard_ok = c.guard is None or c.guard_holds(self._guard_value(vid, c.guard_path))
+        new, transition = step(c, None, value, ts, guard_ok)
+        if new is not None:
+            self._set(item, c, vid, path, new, transition, ts)
+
     def _evaluate(self, item: Item, c: Compiled, vid: int, path: str, ts: int, value: Any) -> None:
-        trackers = self._read(vid)
-        key = (c.id, path)
-        held = trackers.get(key) if trackers else None
+        held = self._get(vid, c.id, path)
         try:
             if held is None and not c.test(value):
                 return  # the common case: nothing holds, nothing to remember
@@ -323,7 +568,7 @@ class AlertStage:
         except TypeError:
             return  # a value of another type than the rule compares (a VSS-only leaf)
         if new is not held:
-            self._set(item, c, vid, key, new, transition, ts)
+            self._set(item, c, vid, path, new, transition, ts)
 
     def _guard_changed(
         self,
@@ -334,22 +579,26 @@ class AlertStage:
         fresh: set[str],
     ) -> None:
         path, ts, value = point
-        old = self._kept.get(vid, path)
+        old = self._kept.guard(vid, path)
         if old is not None and ts < old[1]:
             return  # a late sample does not move the guard back
-        values = self._kept.to_write(vid)
-        values[path] = point
+        self._kept.set_guard(vid, point)
         if old is not None and old[2] == value:
             return
         for c in guarded:
-            trackers = self._read(vid) or {}
             if not c.guard_holds(value):
-                for key, held in list(trackers.items()):
-                    if key[0] == c.id:
-                        self._set(item, c, vid, key, None, "resolve" if held.firing else None, ts)
+                for held_path, by_rule in list((self._trackers.get(vid) or {}).items()):
+                    held = by_rule.get(c.id)
+                    if held is not None:
+                        resolve = RESOLVE if held[FIRING] else None
+                        self._set(item, c, vid, held_path, None, resolve, ts)
                 continue
-            for watched, (_, _, last) in list(values.items()):
-                if c.matches(watched) and watched not in fresh and (c.id, watched) not in trackers:
+            for watched, _, last in self._kept.points(vid):
+                if (
+                    c.matches(watched)
+                    and watched not in fresh
+                    and self._get(vid, c.id, watched) is None
+                ):
                     self._evaluate(item, c, vid, watched, ts, last)
 
     def _set(
@@ -357,25 +606,23 @@ class AlertStage:
         item: Item,
         c: Compiled,
         vid: int,
-        key: Key,
+        path: str,
         new: Tracker | None,
         transition: str | None,
         ts: int,
     ) -> None:
-        trackers = self._write(vid)
-        if new is None:
-            trackers.pop(key, None)
-        else:
-            trackers[key] = new
+        self._put(vid, c, path, new)
         if transition is None:
             return
-        if any(t.firing for k, t in trackers.items() if k[0] == c.id and k != key):
-            return  # an alert is per rule and vehicle: another path keeps it open
+        for other, by_rule in (self._trackers.get(vid) or {}).items():
+            held = by_rule.get(c.id) if other != path else None
+            if held is not None and held[FIRING]:
+                return  # an alert is per rule and vehicle: another path keeps it open
         assert item.vin is not None and item.vehicle is not None
         if transition == OPEN:
-            value = new.value if new is not None else None
+            value = new[VALUE] if new is not None else None
             self._opened(
-                c, vid, item.vin, item.vehicle.brand, key[1], value, ts, detail(c, key[1], value)
+                c, vid, item.vin, item.vehicle.brand, path, value, ts, detail(c, path, value)
             )
         else:
             self._changes.append(
@@ -414,39 +661,49 @@ class AlertStage:
         )
 
     def _elapse(self, item: Item, vid: int, now_ts: int) -> None:
-        trackers = self._read(vid)
-        if not trackers:
-            return
-        due = None
-        for key, held in trackers.items():
-            since = held.since
-            if since is None or held.firing:
-                continue
-            c = self._by_id.get(key[0])
-            if c is not None and now_ts - since >= c.for_ms:  # what `elapsed` would open
-                due = [] if due is None else due
-                due.append((key, held, c))
-        for key, held, c in due or ():
+        """Open the pending waits of the vehicle that vehicle time has made due."""
+        due = self._due.get(vid)
+        if due is not None and now_ts < due:
+            return  # the common case: no wait can be due yet
+        found = None
+        earliest = NEVER
+        for path, by_rule in (self._trackers.get(vid) or {}).items():
+            for rule_id, held in by_rule.items():
+                since = held[SINCE]
+                if since is None or held[FIRING]:
+                    continue
+                c = self._by_id.get(rule_id)
+                if c is None:
+                    continue
+                if now_ts - since >= c.for_ms:  # what `elapsed` would open
+                    found = [] if found is None else found
+                    found.append((path, held, c))
+                elif since + c.for_ms < earliest:
+                    earliest = since + c.for_ms
+        self._due[vid] = earliest
+        if found is not None and len(found) > 1:
+            # Several at once: the wait that started first opens first (then by path), so
+            # of one `*` rule's waits that one names the alert.
+            found.sort(key=_started)
+        for path, held, c in found or ():
             new, transition = elapsed(c, held, now_ts)
             if transition is not None:
-                self._set(item, c, vid, key, new, transition, now_ts)
+                self._set(item, c, vid, path, new, transition, now_ts)
 
     def _event(self, item: Item, rules: RuleSet, vid: int, message: Event) -> None:
         assert item.vin is not None and item.vehicle is not None
         for c in rules.events.get(message.type, ()):
-            trackers = self._write(vid)
-            held = trackers.get((c.id, ""))
-            if held is None or not held.firing:
-                trackers[(c.id, "")] = Tracker(None, True, message.ts)
+            held = self._get(vid, c.id, "")
+            if held is None or not held[FIRING]:
+                self._put(vid, c, "", tracker(None, True, message.ts))
                 detail = f"event {message.type} at vehicle time {message.ts}"
                 self._opened(
                     c, vid, item.vin, item.vehicle.brand, "", message.data, message.ts, detail
                 )
         for c in rules.clears.get(message.type, ()):
-            trackers = self._read(vid) or {}
-            held = trackers.get((c.id, ""))
-            if held is not None and held.firing:
-                self._write(vid).pop((c.id, ""))
+            held = self._get(vid, c.id, "")
+            if held is not None and held[FIRING]:
+                self._put(vid, c, "", None)
                 self._changes.append(
                     AlertResolved(
                         c.id,
@@ -466,31 +723,26 @@ class AlertStage:
         vid = update.vehicle_id
         for c, condition in rules:
             matching = [code for code in update.active if dtc_matches(condition, code)]
-            held = (self._read(vid) or {}).get((c.id, ""))
-            firing = held is not None and held.firing
+            held = self._get(vid, c.id, "")
+            firing = held is not None and held[FIRING]
             if matching and not firing:
-                self._write(vid)[(c.id, "")] = Tracker(None, True, ts)
+                self._put(vid, c, "", tracker(None, True, ts))
                 shown = ", ".join(f"{code} ({severity(code).label})" for code in matching)
                 self._opened(
                     c, vid, update.vin, update.brand, "", matching, ts, f"active DTC {shown}"
                 )
             elif firing and not matching:
-                self._write(vid).pop((c.id, ""))
+                self._put(vid, c, "", None)
                 self._changes.append(
                     AlertResolved(c.id, vid, update.vin, update.brand, "codes cleared", ts, now_ms)
                 )
 
     # --- after commit --------------------------------------------------------------------
     def committed(self, batch: Batch) -> None:
-        """Adopt the batch's trackers and publish its alert changes."""
+        """Keep the batch's trackers and values and publish its alert changes."""
         if self._batch is not batch:
             return
-        for vid, trackers in self._work.items():
-            if trackers:
-                self._trackers[vid] = trackers
-            else:
-                self._trackers.pop(vid, None)
-        self._batch, self._work = None, {}
+        self._batch, self._saved = None, {}
         self._kept.adopt()
         del self._forgotten[: self._forgotten_sent]
         self._forgotten_sent = 0
@@ -504,9 +756,10 @@ class AlertStage:
             self._hub.publish(published)
 
 
-def _pending(t: Tracker | None) -> bool:
-    """A wait under way: the condition holds, not yet for `for_s`."""
-    return t is not None and t.since is not None and not t.firing
+def _started(due: tuple[str, Tracker, Compiled]) -> tuple[int, str]:
+    since = due[1][SINCE]
+    assert since is not None
+    return since, due[0]
 
 
 __all__ = ["AlertStage"]

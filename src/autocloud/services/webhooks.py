@@ -16,6 +16,7 @@ import logging
 import queue
 import random
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,6 +47,10 @@ LEASE_MARGIN_MS: Final = 30_000  # a claimed attempt is retried this long after 
 POLL_S: Final = 1.0
 MAX_WEBHOOKS_PER_BRAND: Final = 20
 MAX_ROW: Final = 2**31 - 1  # ids are SQL INTEGER: a larger one cannot exist (nor be queried)
+# The intake's copy of a brand's webhooks is read again after this long: a webhook added or
+# removed through another platform process sharing the database applies within it (one
+# added or removed through this process applies at once).
+SUBSCRIBED_TTL_S: Final = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,11 @@ class WebhookService:
         self._threads: list[threading.Thread] = []
         self._listener: Listener | None = None
         self._hub: Hub | None = None
+        # brand -> (monotonic time read, its webhooks): the intake runs for every change of
+        # every command, alert and DTC, and most brands have no webhook at all.
+        self._subscribed: dict[str, tuple[float, list[Webhook]]] = {}
+        self._generation = 0  # bumped by every change made here: a read from before is dropped
+        self._subscribed_guard = threading.Lock()
 
     # --- subscriptions ------------------------------------------------------------------------
     def add(
@@ -104,6 +114,7 @@ class WebhookService:
         made = self._store.add_webhook(
             scope, url.strip(), ordered, secret, who.name, self._clock.now_ms()
         )
+        self._forget_subscribed()
         return made, secret
 
     def check_reachable(self, parts: SplitResult) -> None:
@@ -137,6 +148,26 @@ class WebhookService:
         who.require(Role.ADMIN)
         self.webhook(who, webhook_id)
         self._store.delete_webhook(webhook_id)
+        self._forget_subscribed()
+
+    def _forget_subscribed(self) -> None:
+        with self._subscribed_guard:
+            self._generation += 1
+            self._subscribed.clear()
+
+    def subscribed(self, brand: str) -> list[Webhook]:
+        """The brand's webhooks, as the intake matches changes against them (cached)."""
+        now = time.monotonic()
+        with self._subscribed_guard:
+            known = self._subscribed.get(brand)
+            generation = self._generation
+        if known is not None and now - known[0] < SUBSCRIBED_TTL_S:
+            return known[1]
+        hooks = self._store.webhooks(brand)
+        with self._subscribed_guard:
+            if generation == self._generation:
+                self._subscribed[brand] = (now, hooks)
+        return hooks
 
     # --- the delivery log -----------------------------------------------------------------------
     def deliveries(
@@ -190,7 +221,9 @@ class WebhookService:
         rows: list[NewDelivery] = []
         for change in changes:
             if change.brand not in subscribed:
-                subscribed[change.brand] = self._store.webhooks(change.brand)
+                subscribed[change.brand] = self.subscribed(change.brand)
+            if not any(change.kind in hook.kinds for hook in subscribed[change.brand]):
+                continue
             event_id = "evt_" + uuid.uuid4().hex
             body = json.dumps(
                 {

@@ -4,18 +4,20 @@ The writers run in the ingest transaction (registered in `store.ingest_writers()
 open is an INSERT that the partial unique index `uq_alerts_active` turns into a no-op when
 the (rule, vehicle) already has an open or acknowledged alert; either way the record gets
 the id of the alert that is open, for the live stream. Pending waits (`alert_pending`) are
-upserted when they start and deleted when they end, so a restart resumes them.
+upserted when they start and deleted when they end, so a restart resumes them; that writer
+goes straight to the driver, as the telemetry upserts do.
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, select, text, update
 
+from autocloud.adapters.sql import twin_rows as twin_store
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
-from autocloud.adapters.sql.schema import signals, twin, vehicles
+from autocloud.adapters.sql.schema import signals, vehicles
 from autocloud.adapters.sql.schema_diagnostics import alert_pending, alert_rules, alerts
 from autocloud.domain.alerts import (
     Alert,
@@ -107,55 +109,69 @@ def write_pending_changes(
 ) -> None:
     """Delete the waits that ended and upsert the ones that started, batch by batch.
 
-    A wait of a rule or vehicle deleted meanwhile is skipped (its row would break the
-    foreign key, and with it the whole ingest commit)."""
+    Straight to the driver (SQLite: `executemany` with tuples; PostgreSQL: one statement
+    over arrays), as the telemetry upserts: SQLAlchemy's per-row parameter processing would
+    cost more than the database's work. A wait of a rule or vehicle deleted meanwhile is
+    skipped by the statement itself (its row would break the foreign key, and with it the
+    whole ingest commit)."""
+    sql = _PENDING_SQL[dialect.name]
     for b in batches:
         if b.ended:
-            conn.execute(
-                delete(alert_pending).where(
-                    alert_pending.c.rule_id == bindparam("r"),
-                    alert_pending.c.vehicle_id == bindparam("v"),
-                    alert_pending.c.key == bindparam("k"),
-                ),
-                [{"r": r, "v": v, "k": k} for r, v, k in b.ended],
-            )
+            ended = list(dict.fromkeys(b.ended))
+            if sql.arrays:
+                conn.exec_driver_sql(sql.delete, tuple(map(list, zip(*ended, strict=True))))
+            else:
+                conn.exec_driver_sql(sql.delete, ended)
         if b.started:
-            _upsert_waits(conn, dialect, b.started)
+            # One row per key, the last (an upsert over arrays may not touch a row twice).
+            rows = {
+                (w.rule_id, w.vehicle_id, w.key): (
+                    w.rule_id,
+                    w.vehicle_id,
+                    w.key,
+                    w.since,
+                    w.last_ts,
+                    _encode(w.value).decode(),
+                )
+                for w in b.started
+            }
+            if sql.arrays:
+                columns = tuple(map(list, zip(*rows.values(), strict=True)))
+                conn.exec_driver_sql(sql.upsert, columns)
+            else:  # the ids once more, for the existence checks
+                conn.exec_driver_sql(sql.upsert, [(*row, row[0], row[1]) for row in rows.values()])
 
 
-def _upsert_waits(conn: Connection, dialect: Dialect, waits: Sequence[PendingWait]) -> None:
-    rule_ids = {w.rule_id for w in waits}
-    vehicle_ids = {w.vehicle_id for w in waits}
-    live_rules = set(
-        conn.execute(select(alert_rules.c.id).where(alert_rules.c.id.in_(rule_ids))).scalars()
-    )
-    live_vehicles = set(
-        conn.execute(select(vehicles.c.id).where(vehicles.c.id.in_(vehicle_ids))).scalars()
-    )
-    rows = [
-        {
-            "rule_id": w.rule_id,
-            "vehicle_id": w.vehicle_id,
-            "key": w.key,
-            "since_ts": w.since,
-            "last_ts": w.last_ts,
-            "value": _encode(w.value).decode(),
-        }
-        for w in waits
-        if w.rule_id in live_rules and w.vehicle_id in live_vehicles
-    ]
-    if not rows:
-        return
-    insert = dialect.insert(alert_pending)
-    upsert = insert.on_conflict_do_update(
-        index_elements=[alert_pending.c.rule_id, alert_pending.c.vehicle_id, alert_pending.c.key],
-        set_={
-            "since_ts": insert.excluded.since_ts,
-            "last_ts": insert.excluded.last_ts,
-            "value": insert.excluded.value,
-        },
-    )
-    conn.execute(upsert, rows)
+class _PendingSql(NamedTuple):
+    upsert: str
+    delete: str
+    arrays: bool  # one statement over column arrays (else executemany over rows)
+
+
+_PENDING_SQL: dict[str, _PendingSql] = {
+    "sqlite": _PendingSql(
+        'INSERT INTO alert_pending (rule_id, vehicle_id, "key", since_ts, last_ts, value) '
+        "SELECT ?, ?, ?, ?, ?, ? "
+        "WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = ?) "
+        "AND EXISTS (SELECT 1 FROM vehicles WHERE id = ?) "
+        'ON CONFLICT (rule_id, vehicle_id, "key") DO UPDATE SET since_ts = excluded.since_ts, '
+        "last_ts = excluded.last_ts, value = excluded.value",
+        'DELETE FROM alert_pending WHERE rule_id = ? AND vehicle_id = ? AND "key" = ?',
+        arrays=False,
+    ),
+    "postgresql": _PendingSql(
+        'INSERT INTO alert_pending (rule_id, vehicle_id, "key", since_ts, last_ts, value) '
+        "SELECT u.r, u.v, u.k, u.s, u.l, u.x FROM unnest(%s::integer[], %s::integer[], "
+        "%s::text[], %s::bigint[], %s::bigint[], %s::text[]) AS u(r, v, k, s, l, x) "
+        "WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = u.r) "
+        "AND EXISTS (SELECT 1 FROM vehicles WHERE id = u.v) "
+        'ON CONFLICT (rule_id, vehicle_id, "key") DO UPDATE SET since_ts = EXCLUDED.since_ts, '
+        "last_ts = EXCLUDED.last_ts, value = EXCLUDED.value",
+        "DELETE FROM alert_pending AS p USING unnest(%s::integer[], %s::integer[], %s::text[]) "
+        'AS u(r, v, k) WHERE p.rule_id = u.r AND p.vehicle_id = u.v AND p."key" = u.k',
+        arrays=True,
+    ),
+}
 
 
 def _open(conn: Connection, dialect: Dialect, r: AlertOpened) -> None:
@@ -357,14 +373,18 @@ class SqlAlerts:
         found: dict[int, dict[str, tuple[int, Any]]] = {v: {} for v in ids}
         if not ids or not wanted:
             return found
-        query = (
-            select(twin.c.vehicle_id, signals.c.path, twin.c.ts, twin.c.value)
-            .join(signals, signals.c.id == twin.c.signal_id)
-            .where(twin.c.vehicle_id.in_(ids), signals.c.path.in_(wanted))
-        )
         with translated(), self._engine.connect() as conn:
-            for r in conn.execute(query):
-                found[r.vehicle_id][r.path] = (r.ts, _value(r.value))
+            by_id = {
+                r.id: r.path
+                for r in conn.execute(
+                    select(signals.c.id, signals.c.path).where(signals.c.path.in_(wanted))
+                )
+            }
+            if not by_id:
+                return found
+            for vehicle_id, stored in twin_store.read(conn, ids, by_id).items():
+                for signal_id, (value, ts, _received_ms) in stored.items():
+                    found[vehicle_id][by_id[signal_id]] = (ts, value)
         return found
 
 

@@ -10,27 +10,10 @@ from typing import Any, Final
 
 import msgspec
 
-from autocloud.adapters.sql.dialect import HistoryTuple, TwinTuple, WindowTuple
-from autocloud.domain.records import Point, PresenceChange, Value, WriteBatch
+from autocloud.adapters.sql.dialect import HistoryTuple, WindowTuple
+from autocloud.domain.records import PresenceChange, Value, WriteBatch
 
 _encode: Final = msgspec.json.encode
-_NUMBERS: Final = (bool, int, float)
-
-
-def numeric(value: Value) -> float | None:
-    """The number stored for charts and filters; None for strings and arrays."""
-    if isinstance(value, _NUMBERS):
-        return float(value)
-    return None
-
-
-def _json(value: Value) -> str:
-    """A value as JSON text (floats and ints by `repr`, which JSON reads back exactly: the
-    catalog admits only finite numbers)."""
-    kind = type(value)
-    if kind is float or kind is int:
-        return repr(value)
-    return _encode(value).decode()
 
 
 def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
@@ -48,28 +31,6 @@ def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
             body = bodies[key] = {}
         body[signal_id] = value
     return [(k[0], k[1], _encode(bodies[k]).decode()) for k in sorted(bodies)]
-
-
-def twin_rows(batch: WriteBatch) -> list[TwinTuple]:
-    """One row per (vehicle, signal): the batch's newest value of it, in key order.
-
-    `Record` already keeps one point per key, the newest; this keeps the rule here too.
-    """
-    now = batch.received_ms
-    latest: dict[int, Point] = {}
-    for p in batch.twin:
-        key = p.vehicle_id << _SIGNAL_BITS | p.signal_id  # sorts as (vehicle, signal), fast
-        held = latest.get(key)
-        if held is None or p.ts >= held.ts:
-            latest[key] = p
-    rows = []
-    for key in sorted(latest):
-        v, s, ts, value = latest[key]
-        rows.append((v, s, ts, _json(value), numeric(value), now))
-    return rows
-
-
-_SIGNAL_BITS: Final = 32  # signal ids are 32-bit (schema: Integer)
 
 
 def window_rows(batch: WriteBatch) -> list[WindowTuple]:

@@ -8,9 +8,10 @@ transaction.
 """
 
 import json
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, Delete, Insert, Select, Update, bindparam, delete, select, update
 from sqlalchemy.engine import Row
 
 from autocloud.adapters.sql.dialect import Dialect
@@ -82,6 +83,29 @@ def audit_entry(row: Row[Any]) -> AuditEntry:
     )
 
 
+# Statements of the hot path (every command, every result), built once: SQLAlchemy compiles
+# a statement object once and reuses it, while building one per call (`select(...).where(x
+# == value)`) cost 4-7 times the execution itself (measured on SQLite: 270-440 us to build,
+# look up and run, 60-75 us prebuilt). Parameters are `b_*`, apart from column names.
+BY_ID: Select[Any] = select(commands).where(commands.c.id == bindparam("b_id"))
+BY_IDS: Select[Any] = select(commands).where(commands.c.id.in_(bindparam("b_ids", expanding=True)))
+
+
+@cache
+def _move_statement(target: State, fields: frozenset[str]) -> Update:
+    """`UPDATE commands SET state, <time of target>, fields WHERE id AND state IN sources`."""
+    values: dict[str, Any] = {"state": target.value, _TIME_OF[target]: bindparam("b_at")}
+    values.update({f: bindparam(f"b_{f}") for f in sorted(fields)})
+    return (
+        update(commands)
+        .where(
+            commands.c.id == bindparam("b_id"),
+            commands.c.state.in_(sorted(s.value for s in sources_of(target))),
+        )
+        .values(**values)
+    )
+
+
 def move(
     conn: Connection, command_id: str, target: State, now_ms: int, fields: dict[str, Any]
 ) -> bool:
@@ -90,21 +114,28 @@ def move(
     unknown = set(fields) - _WRITABLE
     if unknown:
         raise TypeError(f"cannot write {sorted(unknown)} with a state change")
-    values: dict[str, Any] = {"state": target.value, _TIME_OF[target]: now_ms, **fields}
-    if "result" in values:
-        values["result"] = json.dumps(values["result"])
-    done = conn.execute(
-        update(commands)
-        .where(
-            commands.c.id == command_id,
-            commands.c.state.in_([s.value for s in sources_of(target)]),
-        )
-        .values(**values)
-    )
+    params: dict[str, Any] = {"b_id": command_id, "b_at": now_ms}
+    params.update({f"b_{k}": v for k, v in fields.items()})
+    if "result" in fields:
+        params["b_result"] = json.dumps(fields["result"])
+    done = conn.execute(_move_statement(target, frozenset(fields)), params)
     moved = done.rowcount == 1
     if moved and target in UNDONE:
         clear_desired(conn, command_id)
     return moved
+
+
+@cache
+def _counter_upsert(insert: Any) -> Insert:
+    """The counter upsert of a dialect (`insert` is the dialect's `insert` construct)."""
+    upsert = insert(command_counters).values(
+        vehicle_id=bindparam("b_vehicle"), kid=bindparam("b_kid"), counter=1
+    )
+    upsert = upsert.on_conflict_do_update(
+        index_elements=[command_counters.c.vehicle_id, command_counters.c.kid],
+        set_={"counter": command_counters.c.counter + 1},
+    ).returning(command_counters.c.counter)
+    return upsert  # type: ignore[no-any-return]
 
 
 def take_counter(conn: Connection, dialect: Dialect, vehicle_id: int, kid: str) -> int:
@@ -112,22 +143,20 @@ def take_counter(conn: Connection, dialect: Dialect, vehicle_id: int, kid: str) 
     transaction: one upsert that returns the new value (it holds the row until commit).
     The same row and arithmetic as `command_keys.next_counter`, in one statement instead of
     three, because every command sent to an online vehicle takes one in the API call."""
-    upsert = dialect.insert(command_counters).values(vehicle_id=vehicle_id, kid=kid, counter=1)
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[command_counters.c.vehicle_id, command_counters.c.kid],
-        set_={"counter": command_counters.c.counter + 1},
-    ).returning(command_counters.c.counter)
-    value: int = conn.execute(upsert).scalar_one()
+    upsert = _counter_upsert(dialect.insert)
+    value: int = conn.execute(upsert, {"b_vehicle": vehicle_id, "b_kid": kid}).scalar_one()
     return value
+
+
+_CLEAR_DESIRED: Delete = delete(desired).where(
+    desired.c.vehicle_id
+    == select(commands.c.vehicle_id).where(commands.c.id == bindparam("b_id")).scalar_subquery(),
+    desired.c.set_by == bindparam("b_by"),
+)
 
 
 def clear_desired(conn: Connection, command_id: str) -> int:
     """Delete the twin's desired values still set by this command (a later command or
     operator that set the same signal since is left alone); how many were deleted."""
-    vehicle = select(commands.c.vehicle_id).where(commands.c.id == command_id).scalar_subquery()
-    done = conn.execute(
-        delete(desired).where(
-            desired.c.vehicle_id == vehicle, desired.c.set_by == desired_by(command_id)
-        )
-    )
+    done = conn.execute(_CLEAR_DESIRED, {"b_id": command_id, "b_by": desired_by(command_id)})
     return int(done.rowcount or 0)

@@ -13,13 +13,14 @@ with 8 concurrent senders, BENCHMARKS.md); on the lock they queue and go in at o
 
 import json
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
+from functools import cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Row, Select, select
+from sqlalchemy import Connection, Engine, Insert, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from autocloud.adapters.sql.command_keys import (
@@ -32,15 +33,17 @@ from autocloud.adapters.sql.command_keys import (
 )
 from autocloud.adapters.sql.command_results import write_results
 from autocloud.adapters.sql.command_rows import (
+    BY_ID,
+    BY_IDS,
     audit_entry,
     audit_values,
     command_of,
     move,
     take_counter,
 )
-from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
+from autocloud.adapters.sql.schema import desired as desired_table
 from autocloud.adapters.sql.schema import presence, signals, twin
 from autocloud.adapters.sql.schema_commands import (
     command_audit,
@@ -54,6 +57,31 @@ from autocloud.ports.commands import Publish, Sending
 
 SignalIds = Callable[[Iterable[str]], dict[str, int]]
 
+# The statements of every command, built once (see `command_rows`: building one per call cost
+# several times its execution).
+_PRESENCE = select(presence.c.online).where(presence.c.vehicle_id == bindparam("b_vehicle"))
+_TWIN_BODY = select(twin.c.body).where(twin.c.vehicle_id == bindparam("b_vehicle"))
+_SIGNAL_IDS = select(signals.c.path, signals.c.id).where(
+    signals.c.path.in_(bindparam("b_paths", expanding=True))
+)
+_INSERT = commands.insert()
+_AUDIT = command_audit.insert()
+
+
+@cache
+def _desired_upsert(insert: Any) -> Insert:
+    """Set a desired value of the twin (`insert`: the dialect's), as `desired.upsert_desired`
+    does, as one statement object run with a row per value."""
+    upsert = insert(desired_table)
+    return upsert.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=[desired_table.c.vehicle_id, desired_table.c.signal_id],
+        set_={
+            "value": upsert.excluded.value,
+            "set_ms": upsert.excluded.set_ms,
+            "set_by": upsert.excluded.set_by,
+        },
+    )
+
 
 class SqlCommands:
     """The `CommandStore` port on any SQLAlchemy engine."""
@@ -65,6 +93,10 @@ class SqlCommands:
         self._dialect = dialect
         self._signal_ids = signal_ids  # the telemetry store's path -> id (for desired values)
         self._one_writer = threading.Lock() if dialect.name == "sqlite" else None
+        # Reads outside a transaction on PostgreSQL: no BEGIN, and no ROLLBACK when the
+        # connection goes back to the pool (a round trip each, for every read of the API).
+        pg = dialect.name == "postgresql"
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if pg else engine
 
     @contextmanager
     def _writing(self, conn: Connection) -> Iterator[Connection]:
@@ -133,15 +165,26 @@ class SqlCommands:
                     )
                     entries.append(sent_audit)
                 try:
-                    key = conn.execute(commands.insert().values(**values)).inserted_primary_key
+                    key = conn.execute(_INSERT, values).inserted_primary_key
                 except IntegrityError:
                     raise Conflict(
                         "a command with this idempotency key exists already "
                         "(or the vehicle is gone)"
                     ) from None
-                conn.execute(command_audit.insert(), [audit_values(e) for e in entries])
-                by = desired_by(command.id)
-                upsert_desired(conn, self._dialect, command.vehicle_id, ids, command.queued_ms, by)
+                conn.execute(_AUDIT, [audit_values(e) for e in entries])
+                if ids:
+                    by = desired_by(command.id)
+                    rows = [
+                        {
+                            "vehicle_id": command.vehicle_id,
+                            "signal_id": signal_id,
+                            "value": msgspec.json.encode(value).decode(),
+                            "set_ms": command.queued_ms,
+                            "set_by": by,
+                        }
+                        for signal_id, value in sorted(ids.items())
+                    ]
+                    conn.execute(_desired_upsert(self._dialect.insert), rows)
             assert key is not None
             stored = _with_row(command, int(key[0]))
             if sending is not None and publish is not None:
@@ -168,29 +211,34 @@ class SqlCommands:
             return vehicle_lock(self._engine, self._dialect, vehicle_id)
         return self._engine.connect()
 
-    def _one(self, query: Select[Any]) -> Command | None:
-        with translated(), self._engine.connect() as conn:
-            row = conn.execute(query).first()
+    def _one(self, query: Select[Any], params: dict[str, Any] | None = None) -> Command | None:
+        with translated(), self._reader.connect() as conn:
+            row = conn.execute(query, params).first()
         return None if row is None else command_of(row)
 
     def get(self, command_id: str) -> Command | None:
-        return self._one(select(commands).where(commands.c.id == command_id))
+        return self._one(BY_ID, {"b_id": command_id})
 
     def interlock_view(
         self, vehicle_id: int, paths: Collection[str]
     ) -> tuple[bool, dict[str, Value]]:
-        with translated(), self._engine.connect() as conn:
-            online = conn.execute(
-                select(presence.c.online).where(presence.c.vehicle_id == vehicle_id)
-            ).scalar_one_or_none()
-            rows: Sequence[Row[Any, Any]] = ()
+        # Ids first: the telemetry store's cache may have to write a path never seen.
+        ids = self._signal_ids(paths) if self._signal_ids is not None and paths else None
+        with translated(), self._reader.connect() as conn:
+            online = conn.execute(_PRESENCE, {"b_vehicle": vehicle_id}).scalar_one_or_none()
+            body: Any = None
             if paths:
-                rows = conn.execute(
-                    select(signals.c.path, twin.c.value)
-                    .join(signals, signals.c.id == twin.c.signal_id)
-                    .where(twin.c.vehicle_id == vehicle_id, signals.c.path.in_(sorted(paths)))
-                ).all()
-        return bool(online), {r.path: _reported(r.value) for r in rows}
+                if ids is None:
+                    rows = conn.execute(_SIGNAL_IDS, {"b_paths": sorted(paths)})
+                    ids = {r.path: r.id for r in rows}
+                body = conn.execute(_TWIN_BODY, {"b_vehicle": vehicle_id}).scalar_one_or_none()
+        if body is None or not ids:
+            return bool(online), {}
+        # One row per vehicle: each signal's latest value by signal id (JSON text on SQLite,
+        # decoded JSONB on PostgreSQL).
+        latest = msgspec.json.decode(body) if isinstance(body, str | bytes) else body
+        reported = {path: latest.get(str(i), _ABSENT) for path, i in ids.items()}
+        return bool(online), {p: _reported(v) for p, v in reported.items() if v is not _ABSENT}
 
     def by_idempotency(self, brand: str, caller: str, key: str) -> Command | None:
         return self._one(
@@ -205,8 +253,8 @@ class SqlCommands:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return []
-        with translated(), self._engine.connect() as conn:
-            rows = conn.execute(select(commands).where(commands.c.id.in_(wanted))).all()
+        with translated(), self._reader.connect() as conn:
+            rows = conn.execute(BY_IDS, {"b_ids": wanted}).all()
         return [command_of(r) for r in rows]
 
     def find(
@@ -275,8 +323,8 @@ class SqlCommands:
         fields = {"counter": signed.counter, "kid": signed.kid, "sig": signed.sig}
         if not move(conn, command.id, State.SENT, sending.now_ms, fields):
             return None  # a counter taken stays taken: counters may skip, never repeat
-        conn.execute(command_audit.insert().values(**audit_values(entry)))
-        row = conn.execute(select(commands).where(commands.c.id == command.id)).first()
+        conn.execute(_AUDIT, audit_values(entry))
+        row = conn.execute(BY_ID, {"b_id": command.id}).first()
         return None if row is None else command_of(row)
 
     def move(
@@ -285,8 +333,8 @@ class SqlCommands:
         with translated(), self._begin() as conn:
             if not move(conn, command_id, target, now_ms, fields):
                 return None
-            conn.execute(command_audit.insert().values(**audit_values(audit)))
-            row = conn.execute(select(commands).where(commands.c.id == command_id)).first()
+            conn.execute(_AUDIT, audit_values(audit))
+            row = conn.execute(BY_ID, {"b_id": command_id}).first()
         return None if row is None else command_of(row)
 
     def due(self, now_ms: int, limit: int) -> list[Command]:
@@ -304,7 +352,7 @@ class SqlCommands:
 
     def audit(self, entry: AuditEntry) -> None:
         with translated(), self._begin() as conn:
-            conn.execute(command_audit.insert().values(**audit_values(entry)))
+            conn.execute(_AUDIT, audit_values(entry))
 
     def audit_log(
         self,
@@ -373,9 +421,11 @@ class SqlCommands:
         return serial
 
 
-def _reported(raw_json: str) -> Value:
-    """A twin value as the twin shows it (JSON; a list is a tuple)."""
-    decoded: Value = msgspec.json.decode(raw_json)
+_ABSENT = object()
+
+
+def _reported(decoded: Any) -> Value:
+    """A twin value as the twin shows it (a list is a tuple)."""
     return tuple(decoded) if isinstance(decoded, list) else decoded
 
 

@@ -4,7 +4,7 @@ The dialect modules (`adapters/sqlite.py`, `adapters/postgres.py`) each build on
 everything else in `adapters/sql/` is written once.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,9 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.sql.elements import ColumnElement
 
 HistoryTuple = tuple[int, int, str]  # vehicle, ts, body (JSON object keyed by signal id)
-# vehicle, signal, ts, value (JSON), num, received_ms
-TwinTuple = tuple[int, int, int, str, float | None, int]
+# vehicle, body (JSON: signal id -> value), meta (JSON: signal id -> [ts, received_ms]),
+# newest and oldest ts among the row's signals
+TwinTuple = tuple[int, str, str, int, int]
 WindowTuple = tuple[int, str, int, bytes, int]  # vehicle, sid, top, bits, updated_ms
 
 RowWriter = Callable[[Connection, list[Any]], None]
@@ -31,8 +32,10 @@ class HotWrites:
     history: Callable[[Connection, list[HistoryTuple]], None]
     """Insert history rows; into a row already there (same vehicle and ts) the new body is
     merged, its signals winning (a redelivery rewrites the same values)."""
-    twin: Callable[[Connection, list[TwinTuple]], None]
-    """Upsert twin rows, only ever moving a signal forward in time."""
+    twin: Callable[[Connection, list[TwinTuple]], Collection[int]]
+    """Merge each row into its vehicle's twin row unless the stored row holds a signal newer
+    than the row's oldest; return the vehicles skipped (a superset is allowed), which the
+    caller merges signal by signal (`twin_rows.merge_older`)."""
     windows: Callable[[Connection, list[WindowTuple]], None]
     """Upsert replay windows."""
 

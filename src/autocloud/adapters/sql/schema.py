@@ -9,7 +9,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    Float,
     ForeignKey,
     Index,
     Integer,
@@ -95,17 +94,18 @@ signals = Table(
     Column("path", String(300), nullable=False, unique=True),
 )
 
+# One row per vehicle (migration 0010): `body` holds each signal's latest value keyed by signal
+# id, as history's body does; `meta` holds [ts, received_ms] of each; `newest_ts` is the
+# largest ts in the row. A write merges bodies (JSON patch), so a message costs one row write,
+# not one per signal; a write older than `newest_ts` is merged signal by signal instead
+# (adapters/sql/twin_rows.py), so no signal ever moves back in time.
 twin = Table(
     "twin",
     metadata,
-    Column("vehicle_id", Integer, primary_key=True),
-    Column("signal_id", Integer, primary_key=True),
-    Column("ts", BigInteger, nullable=False),
-    Column("value", Text, nullable=False),  # JSON
-    # Numbers and booleans, for fleet filters such as SoC < 20. Not indexed: filters probe
-    # the primary key vehicle by vehicle, and an index here costs every ingest write.
-    Column("num", Float),
-    Column("received_ms", BigInteger, nullable=False),
+    Column("vehicle_id", Integer, primary_key=True, autoincrement=False),
+    Column("body", Text().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("meta", Text().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("newest_ts", BigInteger, nullable=False),
 )
 
 presence = Table(

@@ -23,6 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from autocloud.adapters.sql import batch_rows
+from autocloud.adapters.sql import twin_rows as twin_store
 from autocloud.adapters.sql.desired import upsert_desired
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
@@ -150,13 +151,15 @@ class SqlTelemetry:
 
     def commit(self, batch: WriteBatch) -> None:
         hot = self._dialect.hot
-        history_rows, twin_rows = batch_rows.history_rows(batch), batch_rows.twin_rows(batch)
+        history_rows, twin_rows = batch_rows.history_rows(batch), twin_store.rows_of(batch)
         window_rows = batch_rows.window_rows(batch)
         with translated(), self._engine.begin() as conn:
             if history_rows:
                 hot.history(conn, history_rows)
             if twin_rows:
-                hot.twin(conn, twin_rows)
+                skipped = hot.twin(conn, twin_rows)
+                if skipped:
+                    twin_store.merge_older(conn, twin_rows, skipped)
             if window_rows:
                 hot.windows(conn, window_rows)
             for statement, rows in self._statements(batch):
@@ -220,11 +223,7 @@ class SqlTelemetry:
     # --- reader ------------------------------------------------------------------------
     def twin(self, vehicle: Vehicle) -> Twin:
         with translated(), self._engine.connect() as conn:
-            reported = conn.execute(
-                select(signals.c.path, twin.c.value, twin.c.ts, twin.c.received_ms)
-                .join(signals, signals.c.id == twin.c.signal_id)
-                .where(twin.c.vehicle_id == vehicle.id)
-            ).all()
+            stored = twin_store.read(conn, [vehicle.id]).get(vehicle.id, {})
             wanted = conn.execute(
                 select(signals.c.path, desired.c.value, desired.c.set_ms, desired.c.set_by)
                 .join(signals, signals.c.id == desired.c.signal_id)
@@ -240,8 +239,13 @@ class SqlTelemetry:
             sid=state.sid if state else None,
             # Sorted here, by code point, so the order does not depend on the collation.
             reported=tuple(
-                TwinSignal(r.path, value_of_json(r.value), r.ts, r.received_ms)
-                for r in sorted(reported, key=_by_path)
+                sorted(
+                    (
+                        TwinSignal(self._path(signal_id), value, ts, received_ms)
+                        for signal_id, (value, ts, received_ms) in stored.items()
+                    ),
+                    key=_by_path,
+                )
             ),
             desired=tuple(
                 DesiredSignal(r.path, value_of_json(r.value), r.set_ms, r.set_by)
@@ -285,29 +289,19 @@ class SqlTelemetry:
             values: dict[int, dict[str, Value]] = {r.id: {} for r in rows}
             if rows:
                 by_id = {v: k for k, v in ids.items()}
-                for r in conn.execute(
-                    select(twin.c.vehicle_id, twin.c.signal_id, twin.c.value).where(
-                        twin.c.vehicle_id.in_(list(values)), twin.c.signal_id.in_(list(by_id))
-                    )
-                ):
-                    values[r.vehicle_id][by_id[r.signal_id]] = value_of_json(r.value)
+                for vehicle_id, found in twin_store.read(conn, list(values), by_id).items():
+                    values[vehicle_id] = {by_id[i]: value for i, (value, _, _) in found.items()}
         return [(_vehicle(r), bool(r.online), values[r.id]) for r in rows]
 
-    @staticmethod
-    def _condition(condition: SignalCondition, signal_id: int) -> ColumnElement[bool]:
+    def _condition(self, condition: SignalCondition, signal_id: int) -> ColumnElement[bool]:
         compare = _OPERATORS[condition.op]
+        body = self._dialect.body
         if isinstance(condition.value, str):
-            column: Any = twin.c.value
+            column: Any = body.value_json(twin.c.body, signal_id)
             target: Any = _encode(condition.value).decode()
         else:
-            column, target = twin.c.num, float(condition.value)
-        return exists().where(
-            and_(
-                twin.c.vehicle_id == vehicles.c.id,
-                twin.c.signal_id == signal_id,
-                compare(column, target),
-            )
-        )
+            column, target = body.number(twin.c.body, signal_id), float(condition.value)
+        return exists().where(and_(twin.c.vehicle_id == vehicles.c.id, compare(column, target)))
 
     def history(
         self,

@@ -4,9 +4,12 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.security import HTTPAuthorizationCredentials
 
+from autocloud.domain.access import Principal
 from autocloud.domain.timeparse import parse_time_ms
+from autocloud.entrypoints.api import deps
 from autocloud.entrypoints.api.deps import Plat, Who
 from autocloud.entrypoints.api.schemas import PageOut
 from autocloud.entrypoints.api.schemas_commands import (
@@ -30,6 +33,21 @@ def _svc(p: Plat) -> CommandService:
     return p.commands
 
 
+# The two routes of every command (send, and the long poll) authenticate in the endpoint,
+# on its worker thread, instead of through the `Plat` and `Who` dependencies: FastAPI runs
+# each sync dependency on a worker thread of its own, and each such hop waits for the event
+# loop and the interpreter lock (up to the 5 ms switch interval while other threads run).
+# The bearer scheme stays a dependency (async, no hop), so the OpenAPI security is the same.
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(deps._bearer)]
+
+
+def _caller(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[CommandService, Principal]:
+    """The command service and the authenticated caller (as `Plat` and `Who` give them)."""
+    return _svc(deps.platform(request)), deps.principal(request, credentials)
+
+
 @router.get("/commands/catalog", tags=["commands"])
 def catalog(who: Who, p: Plat) -> list[CommandSpecOut]:
     """Every command: parameters and ranges, who may send it, interlocks, default expiry."""
@@ -40,15 +58,16 @@ def catalog(who: Who, p: Plat) -> list[CommandSpecOut]:
 def send_command(
     vin: str,
     body: CommandIn,
-    who: Who,
-    p: Plat,
+    request: Request,
+    credentials: Credentials,
     response: Response,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> CommandOut:
     """Send a command. 201 with the new command (queued, or sent when the vehicle is
     online); 200 with the first command when the idempotency key was used before; 409 with
     a `reason` when a safety interlock refuses it; 429 when over the rate limit."""
-    command, new = _svc(p).submit(
+    service, who = _caller(request, credentials)
+    command, new = service.submit(
         who,
         vin,
         body.name,
@@ -109,15 +128,16 @@ def list_commands(
 @router.get("/commands/{command_id}", tags=["commands"])
 def get_command(
     command_id: str,
-    who: Who,
-    p: Plat,
+    request: Request,
+    credentials: Credentials,
     wait_s: Annotated[
         float,
         Query(ge=0, le=MAX_WAIT_S, description="Long poll: answer once it has finished."),
     ] = 0,
 ) -> CommandOut:
     """One command with its state, reason and timings."""
-    return CommandOut.of(_svc(p).wait(who, command_id, wait_s))
+    service, who = _caller(request, credentials)
+    return CommandOut.of(service.wait(who, command_id, wait_s))
 
 
 @router.get("/audit", tags=["commands"], response_model=None)
