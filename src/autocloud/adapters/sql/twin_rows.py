@@ -41,17 +41,18 @@ def rows_of(batch: WriteBatch) -> list[TwinTuple]:
             mine[p.signal_id] = p
     rows: list[TwinTuple] = []
     for vehicle_id in sorted(latest):
-        points = latest[vehicle_id].values()
-        stamps = [p.ts for p in points]
-        rows.append(
-            (
-                vehicle_id,
-                _encode({p.signal_id: p.value for p in points}).decode(),
-                _encode({p.signal_id: (p.ts, now) for p in points}).decode(),
-                max(stamps),
-                min(stamps),
-            )
-        )
+        points = latest[vehicle_id]
+        stamps = {p.ts for p in points.values()}
+        if len(stamps) == 1:  # the usual case: one instant, so one [ts, received_ms] for all
+            (ts,) = stamps
+            stamp = f"[{ts},{now}]"
+            meta = "{" + ",".join([f'"{key}":{stamp}' for key in points]) + "}"
+            newest = oldest = ts
+        else:
+            meta = _encode({key: (p.ts, now) for key, p in points.items()}).decode()
+            newest, oldest = max(stamps), min(stamps)
+        body = _encode({key: p.value for key, p in points.items()}).decode()
+        rows.append((vehicle_id, body, meta, newest, oldest))
     return rows
 
 
