@@ -1,5 +1,7 @@
 """Contract of the CommandStore and the ingest writer of command results, on every adapter."""
 
+import threading
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -290,6 +292,69 @@ def test_a_command_that_changes_while_its_results_are_written_is_moved_as_it_is_
     log = store.audit_log(None, vin=None, command_id=c.id, since=0, until=2**62, after=0, limit=9)
     assert log[-1].action == "ignored_result"
     assert log[-1].detail == "succeeded arrived for a command already expired"
+
+
+def _send_together(
+    brands: SqlStore, car: Vehicle, sends: list[tuple[int, str | None]]
+) -> dict[int, Command | Exception]:
+    """Add the commands from a thread each; on SQLite the first one's round is held (by its
+    signing) until all the others are queued behind it."""
+    store = brands.commands
+    group = store._group  # None on PostgreSQL: each add commits on its own
+    gate = threading.Event()
+    if group is None:
+        gate.set()
+    outcomes: dict[int, Command | Exception] = {}
+
+    def sign(counter: int) -> str:
+        gate.wait(30)
+        return f"sig{counter}"
+
+    def worker(n: int, key: str | None) -> None:
+        c = new(car, n, idempotency_key=key)
+        try:
+            outcomes[n] = store.add(
+                c, note(c, "queued"), Sending(T0, note(c, "sent"), "kid1", sign)
+            )
+        except Exception as exc:
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=worker, args=send) for send in sends]
+    threads[0].start()
+    if group is not None:
+        deadline = time.monotonic() + 30
+        while not group._busy and time.monotonic() < deadline:
+            time.sleep(0.01)
+    for thread in threads[1:]:
+        thread.start()
+    if group is not None:
+        while len(group._queue) < len(sends) - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    gate.set()
+    for thread in threads:
+        thread.join(30)
+    return outcomes
+
+
+def test_concurrent_adds_share_commits_and_a_conflict_fails_alone(
+    brands: SqlStore, car: Vehicle
+) -> None:
+    """On SQLite the adds that arrive while a commit is under way share the next one
+    (`command_group`); every add still gets its own outcome."""
+    store = brands.commands
+    done = _send_together(brands, car, [(0, None), (1, None), (2, None), (3, None)])
+    assert sorted(c.counter or 0 for c in done.values() if isinstance(c, Command)) == [1, 2, 3, 4]
+    if store._group is not None:
+        assert store._group.rounds == 2  # the first alone, then the three others together
+    # A reused idempotency key in a shared round: the round is rolled back and its adds run
+    # again one by one, so only that add fails.
+    done = _send_together(brands, car, [(4, "same"), (5, None), (6, "same"), (7, None)])
+    assert isinstance(done[6], Conflict)
+    kept = [done[n] for n in (4, 5, 7)]
+    assert all(isinstance(c, Command) and c.state is State.SENT for c in kept)
+    assert sorted(c.counter or 0 for c in kept if isinstance(c, Command)) == [5, 6, 7]
+    assert store.get(new(car, 6).id) is None
+    assert count(brands, commands) == 7
 
 
 # --- desired state -------------------------------------------------------------------------

@@ -36,6 +36,9 @@ amqtt 0.12 behaviour that this module relies on or corrects (read from its sourc
   them before ending the session.
 - A connection that sends no complete CONNECT is closed after `connect_timeout_s` (amqtt would
   hold it forever, and on Python 3.12 that also stalled the broker's shutdown).
+- amqtt routes each message by matching its topic against every subscription filter (three
+  per connected vehicle); `_Subscriptions` indexes the filters and `_GuardedBroker` looks the
+  topic up instead (most of the embedded platform's CPU under command load, before).
 - MQTT 5 is not supported by amqtt 0.12: it serves protocol level 4 only, and in practice it
   misreads a paho v5 CONNECT (the properties) and waits for more bytes, so a v5 client gets no
   CONNACK and is closed after `connect_timeout_s`. Vehicles and the platform must speak MQTT

@@ -7,6 +7,7 @@ survive a power cut, not just a process crash.
 
 import os
 import sqlite3
+import threading
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, cast
@@ -100,6 +101,77 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 MIN_SQLITE = (3, 38)  # JSON functions built in, and the -> operator history reads with
 
 
+def _one_writer_at_a_time(wait_s: float) -> type[sqlite3.Connection]:
+    """A sqlite3 connection class whose write transactions take turns on a lock of the process.
+
+    SQLite lets one connection write at a time; another that tries gets SQLITE_BUSY, and its
+    busy handler retries with sleeps that grow to 100 ms. Under command load the platform's
+    writers (ingest commits, command sends) kept colliding this way: a send waited 46 ms
+    (median) for its turn and an ingest commit up to 320 ms, much of it asleep while the
+    database was free (BENCHMARKS.md, commands). A connection of this class takes the lock
+    before a statement that is not a SELECT and gives it back once no transaction is open
+    (after a commit, a rollback, a statement outside a transaction, or at close): the next
+    writer of this process goes in at once. Readers never wait (WAL). A writer that waits
+    longer than `wait_s` goes on without the lock, to SQLite's own waiting and its error,
+    as before: a stuck holder cannot hang the others for good.
+    """
+    lock = threading.Lock()  # not an RLock: the pool may end a transaction on another thread
+
+    class Cursor(sqlite3.Cursor):
+        def execute(self, sql: str, parameters: Any = (), /) -> "Cursor":
+            connection: OneWriter = self.connection  # type: ignore[assignment]
+            connection.before(sql)
+            try:
+                return super().execute(sql, parameters)
+            finally:
+                connection.after()
+
+        def executemany(self, sql: str, seq_of_parameters: Any, /) -> "Cursor":
+            connection: OneWriter = self.connection  # type: ignore[assignment]
+            connection.before(sql)
+            try:
+                return super().executemany(sql, seq_of_parameters)
+            finally:
+                connection.after()
+
+    class OneWriter(sqlite3.Connection):
+        holds = False
+
+        def cursor(self, factory: Any = Cursor) -> Any:
+            return super().cursor(factory)
+
+        def before(self, sql: str) -> None:
+            if not self.holds and sql.lstrip()[:6].upper() != "SELECT":
+                self.holds = lock.acquire(timeout=wait_s)
+
+        def after(self) -> None:
+            if self.holds and not self.in_transaction:
+                self.holds = False
+                lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.after()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.after()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                if self.holds:
+                    self.holds = False
+                    lock.release()
+
+    return OneWriter
+
+
 def create(url: str) -> Engine:
     if sqlite3.sqlite_version_info < MIN_SQLITE:
         raise ConfigurationError(
@@ -116,7 +188,9 @@ def create(url: str) -> Engine:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         except OSError as exc:
             raise ConfigurationError(f"cannot create the database {path}: {exc}") from None
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": 10}
+    connect_args["factory"] = _one_writer_at_a_time(10)  # as long as SQLite's busy timeout
+    engine = create_engine(url, connect_args=connect_args)
     event.listen(engine, "connect", _pragmas)
     return engine
 

@@ -86,7 +86,8 @@ def audit_entry(row: Row[Any]) -> AuditEntry:
 # Statements of the hot path (every command, every result), built once: SQLAlchemy compiles
 # a statement object once and reuses it, while building one per call (`select(...).where(x
 # == value)`) cost 4-7 times the execution itself (measured on SQLite: 270-440 us to build,
-# look up and run, 60-75 us prebuilt). Parameters are `b_*`, apart from column names.
+# look up and run, 60-75 us prebuilt). Parameters are named `b_*`: SQLAlchemy keeps column
+# names for the values of an INSERT or UPDATE.
 BY_ID: Select[Any] = select(commands).where(commands.c.id == bindparam("b_id"))
 BY_IDS: Select[Any] = select(commands).where(commands.c.id.in_(bindparam("b_ids", expanding=True)))
 

@@ -8,7 +8,12 @@ of vehicle results is `command_results.write_results` (re-exported here for the 
 On SQLite this store's write transactions take turns on a lock of the process
 (`_writing`): SQLite lets one writer in at a time and makes the others poll with sleeps
 that grow to 100 ms, so concurrent API calls starved each other (commits of over a second
-with 8 concurrent senders, BENCHMARKS.md); on the lock they queue and go in at once.
+with 8 concurrent senders, BENCHMARKS.md); on the lock they queue and go in at once. New
+commands, the write of every command sent, go further: those that arrive while a commit is
+under way share the next transaction and its one commit (`command_group.GroupCommit`).
+
+The statements of every command are built once, at import (`command_rows`); on PostgreSQL
+reads run outside transactions (`_reader`), which spares a BEGIN and a ROLLBACK each.
 """
 
 import json
@@ -23,6 +28,7 @@ import msgspec
 from sqlalchemy import Connection, Engine, Insert, Select, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
+from autocloud.adapters.sql.command_group import GroupCommit
 from autocloud.adapters.sql.command_keys import (
     add_key,
     key_list,
@@ -93,6 +99,7 @@ class SqlCommands:
         self._dialect = dialect
         self._signal_ids = signal_ids  # the telemetry store's path -> id (for desired values)
         self._one_writer = threading.Lock() if dialect.name == "sqlite" else None
+        self._group = GroupCommit(engine, self._one_writer) if self._one_writer else None
         # Reads outside a transaction on PostgreSQL: no BEGIN, and no ROLLBACK when the
         # connection goes back to the pool (a round trip each, for every read of the API).
         pg = dialect.name == "postgresql"
@@ -149,44 +156,54 @@ class SqlCommands:
                 raise TypeError("this command store was built without signal ids")
             found = self._signal_ids(desired)  # before the transaction: it may write them
             ids = {found[path]: value for path, value in desired.items()}
-        entries = [audit]
-        with translated(), self._conn(command.vehicle_id, sending is not None) as conn:
-            with self._writing(conn):
-                if sending is not None:
-                    # Stored as sent straight away (the same row and audit trail as storing
-                    # it queued and then moving it): a new command can be in no other state.
-                    command, sent_audit = self._signing(conn, command, sending)
-                    values.update(
-                        state=command.state.value,
-                        sent_ms=command.sent_ms,
-                        counter=command.counter,
-                        kid=command.kid,
-                        sig=command.sig,
-                    )
-                    entries.append(sent_audit)
-                try:
-                    key = conn.execute(_INSERT, values).inserted_primary_key
-                except IntegrityError:
-                    raise Conflict(
-                        "a command with this idempotency key exists already "
-                        "(or the vehicle is gone)"
-                    ) from None
-                conn.execute(_AUDIT, [audit_values(e) for e in entries])
-                if ids:
-                    by = desired_by(command.id)
-                    rows = [
-                        {
-                            "vehicle_id": command.vehicle_id,
-                            "signal_id": signal_id,
-                            "value": msgspec.json.encode(value).decode(),
-                            "set_ms": command.queued_ms,
-                            "set_by": by,
-                        }
-                        for signal_id, value in sorted(ids.items())
-                    ]
-                    conn.execute(_desired_upsert(self._dialect.insert), rows)
+
+        def write(conn: Connection) -> Command:
+            """This command's statements, in the transaction of `conn`."""
+            stored, entries, row = command, [audit], dict(values)
+            if sending is not None:
+                # Stored as sent straight away (the same row and audit trail as storing it
+                # queued and then moving it): a new command can be in no other state.
+                stored, sent_audit = self._signing(conn, command, sending)
+                row.update(
+                    state=stored.state.value,
+                    sent_ms=stored.sent_ms,
+                    counter=stored.counter,
+                    kid=stored.kid,
+                    sig=stored.sig,
+                )
+                entries.append(sent_audit)
+            try:
+                key = conn.execute(_INSERT, row).inserted_primary_key
+            except IntegrityError:
+                raise Conflict(
+                    "a command with this idempotency key exists already (or the vehicle is gone)"
+                ) from None
             assert key is not None
-            stored = _with_row(command, int(key[0]))
+            conn.execute(_AUDIT, [audit_values(e) for e in entries])
+            if ids:
+                by = desired_by(command.id)
+                rows = [
+                    {
+                        "vehicle_id": command.vehicle_id,
+                        "signal_id": signal_id,
+                        "value": msgspec.json.encode(value).decode(),
+                        "set_ms": command.queued_ms,
+                        "set_by": by,
+                    }
+                    for signal_id, value in sorted(ids.items())
+                ]
+                conn.execute(_desired_upsert(self._dialect.insert), rows)
+            return _with_row(stored, int(key[0]))
+
+        if self._group is not None:  # SQLite: one process, sends ordered by `Delivery`
+            with translated():
+                stored = self._group.run(write)
+            if sending is not None and publish is not None:
+                publish(stored)  # committed, and still under the vehicle's (in-process) lock
+            return stored
+        with translated(), self._conn(command.vehicle_id, sending is not None) as conn:
+            with conn.begin():
+                stored = write(conn)
             if sending is not None and publish is not None:
                 publish(stored)  # committed, and still under the vehicle's lock
         return stored
