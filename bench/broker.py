@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autocloud.adapters.mosquitto import write_mosquitto_config
-from bench.fleet import Gateway, payload, sid_of
+from bench.fleet import Gateway, collect, payload, run_publishers, sid_of, vin_of
 
 START_TIMEOUT_S = 10.0
 GATEWAY_USER = "bench-fleet-gateway"
@@ -102,6 +102,15 @@ class Broker:
         return rss_kb(self.pid)
 
 
+def proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (0.0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kb(pid: int, field: str = "VmRSS") -> int | None:
     """A memory figure (kB) from /proc/<pid>/status, or None if the process is gone."""
     try:
@@ -147,10 +156,18 @@ def running_broker(directory: Path) -> Iterator[Broker]:
 
 # -- raw baseline ------------------------------------------------------------------------------
 
+RAW_PUBLISHERS = ("lean", "paho", "mosquitto_pub")
+RAW_SUBSCRIBERS = ("mosquitto_sub", "link")
+
 
 @dataclass(frozen=True, slots=True)
 class RawResult:
-    """One raw broker run: `messages` QoS 1 messages from publisher(s) to one subscriber."""
+    """One raw broker run: `messages` QoS 1 messages from publisher(s) to one subscriber.
+
+    `publisher` is the client the publishers ran (`lean`, `paho`: the bench's fleet publisher
+    processes; `mosquitto_pub -l`). `publisher_cpu_s` is their CPU while sending (lean, paho)
+    or their whole CPU (mosquitto_pub, read just before they were told to stop);
+    `subscriber_cpu_s` is the link sink's own CPU (None for mosquitto_sub)."""
 
     subscriber: str
     publishers: int
@@ -158,10 +175,18 @@ class RawResult:
     received: int
     payload_bytes: int
     seconds: float
+    publisher: str = "mosquitto_pub"
+    publisher_cpu_s: float | None = None
+    broker_cpu_s: float | None = None
+    subscriber_cpu_s: float | None = None
 
     @property
     def msg_per_s(self) -> float:
         return self.received / self.seconds if self.seconds > 0 else 0.0
+
+    def us_per_msg(self, cpu_s: float | None) -> float | None:
+        """CPU microseconds per message sent, of one party."""
+        return None if cpu_s is None or not self.messages else 1e6 * cpu_s / self.messages
 
 
 def write_payload_lines(path: Path, messages: int, signals: int, vins: int) -> int:
@@ -179,23 +204,33 @@ def write_payload_lines(path: Path, messages: int, signals: int, vins: int) -> i
 
 def raw_baseline(
     broker: Broker,
-    lines: Path,
+    lines: Path | None,
     messages: int,
     payload_bytes: int,
     *,
     publishers: int,
     subscriber: str,
     timeout_s: float,
+    publisher: str = "mosquitto_pub",
+    signals: int = 20,
+    vins: int = 10_000,
     tag: str = "",
 ) -> RawResult:
-    """Time `publishers` x `mosquitto_pub -l -q 1` into the broker while one QoS 1 subscriber
-    counts every message. The subscriber is `mosquitto_sub` (C: what the broker alone
-    carries) or `link` (the platform's own `MqttLink`, paho, acking each message at once:
-    the ceiling of the platform's consumer connection, see `bench/paho_sink.py`).
+    """Time `publishers` publishers x `messages` QoS 1 messages into the broker while one QoS 1
+    subscriber counts every message.
 
-    The clock runs from the publishers' start until the subscriber has received them all.
+    Publishers: `lean` or `paho` run the bench's fleet publisher processes (`bench/fleet.py`,
+    the same code, payloads and topics `vehicles/{VIN}/telemetry` over `vins` VINs as the
+    ingest phases); `mosquitto_pub` runs `mosquitto_pub -l -q 1 -M 1000` fed `lines` (one
+    topic). The subscriber is `mosquitto_sub` (C: what the broker alone carries) or `link`
+    (the platform's own `MqttLink`, acking each message at once: the ceiling of the
+    platform's consumer connection, see `bench/link_sink.py`).
+
+    The clock runs from the first publish until the subscriber has received them all.
     """
-    user = f"{RAW_USER}-{subscriber}-{publishers}{tag}"
+    if publisher not in RAW_PUBLISHERS or subscriber not in RAW_SUBSCRIBERS:
+        raise ValueError(f"unknown raw baseline {publisher} -> {subscriber}")
+    user = f"{RAW_USER}-{subscriber}-{publisher}-{publishers}{tag}"
     password = broker.add_client(
         user,
         [
@@ -203,6 +238,7 @@ def raw_baseline(
             ("subscribePattern", "bench/#"),
             ("publishClientReceive", "bench/#"),
             ("publishClientSend", "vehicles/#"),
+            ("subscribePattern", "vehicles/#"),
             ("subscribePattern", "$share/+/vehicles/#"),
             ("publishClientReceive", "vehicles/#"),
         ],
@@ -210,8 +246,13 @@ def raw_baseline(
     total = messages * publishers
     auth = ["-h", broker.host, "-p", str(broker.port), "-u", user, "-P", password]
     repo = Path(__file__).resolve().parent.parent
+    rounds = max(1, total // vins)  # lean, paho: whole rounds over the VINs
+    if publisher == "mosquitto_pub":
+        topic = RAW_TOPIC if subscriber == "mosquitto_sub" else f"vehicles/{vin_of(0)}/telemetry"
+    else:
+        topic = "vehicles/+/telemetry"
+        total = rounds * vins
     if subscriber == "mosquitto_sub":
-        topic = RAW_TOPIC
         sub_cmd = [
             "mosquitto_sub",
             *auth,
@@ -228,11 +269,10 @@ def raw_baseline(
             ".",
         ]
     else:
-        topic = "vehicles/WVWZZZ1KZNW000000/telemetry"
         sub_cmd = [
             sys.executable,
             "-m",
-            "bench.paho_sink",
+            "bench.link_sink",
             broker.host,
             str(broker.port),
             user,
@@ -240,10 +280,61 @@ def raw_baseline(
             str(total),
             str(timeout_s),
         ]
+    broker_cpu = proc_cpu(broker.pid)
     sub = subprocess.Popen(sub_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=repo)
     time.sleep(1.5)  # let it connect and subscribe (QoS 1 without a session misses earlier ones)
-    started_wall = time.time()
-    started = time.perf_counter()
+    if publisher == "mosquitto_pub":
+        assert lines is not None, "mosquitto_pub needs the payload lines"
+        first, done_wall, pub_cpu, out = _run_mosquitto_pub(
+            lines, auth, topic, publishers, sub, timeout_s
+        )
+    else:
+        gateway = Gateway(broker.host, broker.port, user, password)
+        processes, _ = run_publishers(
+            gateway,
+            range(vins),
+            publishers,
+            rounds=rounds,
+            seq_start=1,
+            signals=signals,
+            tag=f"raw-{publisher}",
+            client=publisher,
+        )
+        out, _ = sub.communicate(timeout=timeout_s + 15)
+        done_wall = time.time()
+        sent = collect(processes)
+        first = min(r.first_send for r in sent)
+        pub_cpu = sum(r.send_cpu_s for r in sent)
+    if subscriber == "mosquitto_sub":
+        end, sub_cpu, received = done_wall, None, len(out)
+    else:
+        count, last, cpu = out.split()
+        received, end, sub_cpu = int(count), float(last), float(cpu)
+    return RawResult(
+        subscriber,
+        publishers,
+        total,
+        received,
+        payload_bytes,
+        end - first,
+        publisher,
+        round(pub_cpu, 3),
+        round(proc_cpu(broker.pid) - broker_cpu, 3),
+        sub_cpu,
+    )
+
+
+def _run_mosquitto_pub(
+    lines: Path,
+    auth: list[str],
+    topic: str,
+    publishers: int,
+    sub: subprocess.Popen[bytes],
+    timeout_s: float,
+) -> tuple[float, float, float, bytes]:
+    """`publishers` x `mosquitto_pub -l` until `sub` exits: start and end time, their CPU,
+    the subscriber's output."""
+    started = time.time()
     # stdin stays open until the subscriber has everything: at EOF mosquitto_pub 2.0.11
     # disconnects with most of its queue unsent (a file on stdin delivered ~1/3 here).
     pubs = [
@@ -259,18 +350,14 @@ def raw_baseline(
     for feeder in feeders:
         feeder.start()
     out, _ = sub.communicate(timeout=timeout_s + 15)
-    elapsed = time.perf_counter() - started
+    done = time.time()
+    cpu = sum(proc_cpu(pub.pid) for pub in pubs)
     for pub in pubs:
         with suppress(OSError):
             assert pub.stdin is not None
             pub.stdin.close()
         pub.wait(timeout=30)
-    if subscriber == "mosquitto_sub":
-        received = len(out)
-    else:
-        count, last = out.split()
-        received, elapsed = int(count), float(last) - started_wall
-    return RawResult(subscriber, publishers, total, received, payload_bytes, elapsed)
+    return started, done, cpu, out
 
 
 def _feed(lines: Path, pub: subprocess.Popen[bytes]) -> None:

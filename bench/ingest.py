@@ -13,11 +13,14 @@ measures, with publishers in separate processes (QoS 1, protocol v1, 20 VSS sign
 3. resident memory of the platform process with 10k, 100k (and, with `--twins`, 1M) twins.
 
 In the same run it measures what the broker alone carries to one QoS 1 subscriber
-(`mosquitto_pub -l` into `mosquitto_sub`), and what the platform's own MQTT link carries
-when it does nothing else, so the platform's number can be read as a fraction of both.
+(`mosquitto_sub`), and what the platform's own MQTT link carries when it does nothing else
+(`bench/link_sink.py`), so the platform's number can be read as a fraction of both; the
+publishers there are the bench's own lean publisher processes and, labelled, `mosquitto_pub -l`.
 
 Load mode: a *fleet gateway*, few MQTT connections (one per publisher process) publishing for
-many VINs, with a dynsec client allowed to publish `vehicles/+/telemetry`. Results go to the
+many VINs, with a dynsec client allowed to publish `vehicles/+/telemetry`. The publisher
+processes use a lean socket client (`bench/lean_pub.py`; `--publisher paho` for the paho
+client all results before 2026-11-22 11:30 UTC were measured with). Results go to the
 terminal (rich) and to `bench/results/ingest-<utc time>.json`.
 """
 
@@ -42,8 +45,15 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import phases
-from bench.broker import Broker, RawResult, raw_baseline, running_broker, write_payload_lines
-from bench.fleet import SIGNALS, Gateway, check_signals_valid
+from bench.broker import (
+    RAW_PUBLISHERS,
+    Broker,
+    RawResult,
+    raw_baseline,
+    running_broker,
+    write_payload_lines,
+)
+from bench.fleet import CLIENTS, SIGNALS, Gateway, check_signals_valid
 from bench.platform_proc import (
     Database,
     Platform,
@@ -72,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--signals", type=int, default=20, help="signals per message")
     p.add_argument("--publishers", type=int, default=2, help="publisher processes (connections)")
+    p.add_argument(
+        "--publisher",
+        default="lean",
+        choices=CLIENTS,
+        help="MQTT client of the publisher processes (lean: bench/lean_pub.py; paho)",
+    )
     p.add_argument(
         "--rate",
         type=float,
@@ -125,7 +141,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--raw-messages",
         type=int,
         default=100_000,
-        help="messages per mosquitto_pub of the raw broker baseline; 0 to skip",
+        help="messages per publisher of the raw broker baseline; 0 to skip",
+    )
+    p.add_argument(
+        "--raw-publishers",
+        default="lean,mosquitto_pub",
+        help=f"publisher kinds of the raw baseline, comma-separated ({', '.join(RAW_PUBLISHERS)})",
     )
     p.add_argument(
         "--raw-repeats", type=int, default=3, help="repeats of each raw baseline (median is used)"
@@ -159,6 +180,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error(f"--db: unknown database {kind!r} (sqlite, postgres)")
     args.twin_targets = [int(t) for t in args.twins.split(",") if t.strip()]
     args.phase_list = [x.strip() for x in args.phases.split(",") if x.strip()]
+    args.raw_publisher_list = [x.strip() for x in args.raw_publishers.split(",") if x.strip()]
+    if unknown := set(args.raw_publisher_list) - set(RAW_PUBLISHERS):
+        p.error(f"--raw-publishers: unknown {sorted(unknown)}")
     if unknown := set(args.phase_list) - {"throughput", "latency", "memory"}:
         p.error(f"--phases: unknown {sorted(unknown)}")
     latency_alone = "latency" in args.phase_list and "throughput" not in args.phase_list
@@ -231,12 +255,17 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
         return []
     lines = work / "payloads.txt"
     size = write_payload_lines(lines, args.raw_messages, args.signals, args.vins)
+    variants = [
+        (publisher, subscriber, publishers)
+        for publisher in args.raw_publisher_list
+        for subscriber, publishers in (("mosquitto_sub", 1), ("mosquitto_sub", 2), ("link", 1))
+    ]
     out = []
     for repeat in range(args.raw_repeats):
-        for subscriber, publishers in (("mosquitto_sub", 1), ("mosquitto_sub", 2), ("link", 1)):
+        for publisher, subscriber, publishers in variants:
             # A fresh broker each time: the link's persistent session would otherwise stay a
             # member of the shared subscription and take half of the next run's messages.
-            directory = work / f"mosquitto-raw-{repeat}-{subscriber}-{publishers}"
+            directory = work / f"mosquitto-raw-{repeat}-{publisher}-{subscriber}-{publishers}"
             with running_broker(directory) as broker:
                 result = raw_baseline(
                     broker,
@@ -246,14 +275,41 @@ def run_raw(args: argparse.Namespace, work: Path) -> list[RawResult]:
                     publishers=publishers,
                     subscriber=subscriber,
                     timeout_s=120,
+                    publisher=publisher,
+                    signals=args.signals,
+                    vins=args.vins,
                 )
+            pub_us = result.us_per_msg(result.publisher_cpu_s)
             print(
-                f"  raw {subscriber} <- {publishers} x mosquitto_pub: "
-                f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages})"
+                f"  raw {subscriber} <- {publishers} x {publisher}: "
+                f"{result.msg_per_s:,.0f} msg/s ({result.received}/{result.messages}); "
+                f"CPU/msg: publishers {_us(pub_us)}, "
+                f"broker {_us(result.us_per_msg(result.broker_cpu_s))}, "
+                f"subscriber {_us(result.us_per_msg(result.subscriber_cpu_s))}"
             )
             out.append(result)
     lines.unlink()
     return out
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} µs"
+
+
+def raw_record(result: RawResult, signals: int) -> dict[str, Any]:
+    """A raw baseline run as it goes into the JSON report."""
+    return {
+        **asdict(result),
+        "msg_per_s": round(result.msg_per_s, 1),
+        "signals_per_s_equivalent": round(result.msg_per_s * signals, 1),
+        "publisher_cpu_us_per_msg": _round(result.us_per_msg(result.publisher_cpu_s)),
+        "broker_cpu_us_per_msg": _round(result.us_per_msg(result.broker_cpu_s)),
+        "subscriber_cpu_us_per_msg": _round(result.us_per_msg(result.subscriber_cpu_s)),
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -281,7 +337,7 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
                 result["throughput"] = tp
                 sustained_msgs = tp["msg_per_s"] or 0.0
                 result["paced_checks"], seq = _paced_checks(
-                    kind, platform, gateway, args, sustained_msgs, seq
+                    kind, platform, broker, db, gateway, args, sustained_msgs, seq
                 )
                 sustainable = [
                     c["achieved_msg_per_s"] for c in result["paced_checks"] if c["kept_up"]
@@ -289,7 +345,11 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
                 result["sustained_msg_per_s"] = max(sustainable) if sustainable else None
             if "latency" in args.phase_list:
                 half = args.latency_rate or sustained_msgs / 2
-                print(f"[{kind}] latency: {half:,.0f} msg/s for {args.latency_s:g} s")
+                settled = phases.settle_broker(broker)
+                print(
+                    f"[{kind}] latency: {half:,.0f} msg/s for {args.latency_s:g} s "
+                    f"(broker idle after {settled} s)"
+                )
                 lat = phases.paced(
                     platform,
                     gateway,
@@ -300,12 +360,17 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
                     duration_s=args.latency_s,
                     seq_start=seq,
                     probe=True,
+                    client=args.publisher,
+                    machine=phases.Machine(platform, broker, db),
                 )
                 seq = lat["seq_next"]
+                lat["broker_settle_s"] = settled
                 result["latency"] = lat
                 print(
                     f"[{kind}]   p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms "
-                    f"({lat['samples']} samples)"
+                    f"({lat['samples']} samples); achieved {lat['achieved_msg_per_s']} msg/s, "
+                    f"drained {lat['drain_s_after_last_publish']} s after the last publish, "
+                    f"zero loss {lat['zero_loss']}; cores {lat.get('cores_used')}"
                 )
             result["rss_after_load_mib"] = round((platform.rss_kb() or 0) / 1024, 1)
             result["peak_rss_after_load_mib"] = round((platform.hwm_kb() or 0) / 1024, 1)
@@ -329,6 +394,7 @@ def run_backend(kind: str, args: argparse.Namespace, work: Path) -> dict[str, An
                     probe_stride=stride,
                     fleet_vins=args.vins,
                     deadline=time.time() + args.memory_budget_s,
+                    client=args.publisher,
                 )
                 for point in result["memory"]:
                     print(f"[{kind}]   {point['twins']:,} twins: {point.get('rss_mib')} MiB")
@@ -355,7 +421,8 @@ def _throughput(
 ) -> tuple[dict[str, Any], int]:
     print(
         f"[{kind}] throughput: {args.messages:,} messages x {args.signals} signals, "
-        f"{args.vins:,} VINs, {args.publishers} publishers, {args.consumers} consumer(s)"
+        f"{args.vins:,} VINs, {args.publishers} {args.publisher} publishers, "
+        f"{args.consumers} consumer(s)"
     )
     tp = phases.throughput(
         platform,
@@ -369,14 +436,23 @@ def _throughput(
         rate=args.rate,
         profile_to=(work / f"profile-{kind}.txt") if args.profile else None,
         timeout_s=args.phase_timeout_s,
+        client=args.publisher,
     )
     print(f"[{kind}]   {tp['signals_per_s'] or 0:,.0f} signals/s, zero loss: {tp['zero_loss']}")
+    cores = tp["cores_used"]
+    print(
+        f"[{kind}]   cores used: platform {cores['platform']}, publishers {cores['publishers']} "
+        f"({tp['publisher_cpu_us_per_msg']} µs/msg), broker {cores['broker']}, "
+        f"db server {cores['db_server']}, other {cores['other']}; machine {cores['machine_busy']}"
+    )
     return tp, int(tp["seq_next"])
 
 
 def _paced_checks(
     kind: str,
     platform: Platform,
+    broker: Broker,
+    db: Database,
     gateway: Gateway,
     args: argparse.Namespace,
     rate: float,
@@ -385,7 +461,11 @@ def _paced_checks(
     """Paced runs at the measured rate, stepping down 20 % until one keeps up."""
     checks: list[dict[str, Any]] = []
     for _ in range(args.paced_steps if args.paced_s > 0 else 0):
-        print(f"[{kind}] paced check: {rate:,.0f} msg/s for {args.paced_s:g} s")
+        settled = phases.settle_broker(broker)
+        print(
+            f"[{kind}] paced check: {rate:,.0f} msg/s for {args.paced_s:g} s "
+            f"(broker idle after {settled} s)"
+        )
         check = phases.paced(
             platform,
             gateway,
@@ -396,13 +476,19 @@ def _paced_checks(
             duration_s=args.paced_s,
             seq_start=seq,
             probe=False,
+            client=args.publisher,
+            machine=phases.Machine(platform, broker, db),
         )
         seq = check["seq_next"]
+        check["broker_settle_s"] = settled
         check["kept_up"] = phases.kept_up(check)
         checks.append(check)
         print(
-            f"[{kind}]   kept up: {check['kept_up']} (drained "
-            f"{check['drain_s_after_last_publish']} s after the last publish)"
+            f"[{kind}]   kept up: {check['kept_up']} (achieved "
+            f"{check['achieved_msg_per_s'] or 0:,.0f} msg/s, drained "
+            f"{check['drain_s_after_last_publish']} s after the last publish, publishers "
+            f"{check['publisher_cpu_us_per_msg']} µs/msg, waited on PUBACKs "
+            f"{check['publishers_window_wait_s']} s)"
         )
         if check["kept_up"]:
             break
@@ -437,19 +523,13 @@ def main(argv: list[str] | None = None) -> int:
         "signals": [path for path, _ in SIGNALS[: args.signals]],
         "load_mode": "fleet gateway: one MQTT connection per publisher process, publishing "
         "QoS 1 telemetry for many VINs (dynsec publishClientSend vehicles/+/telemetry)",
+        "publisher_client": args.publisher,
         "backends": [],
     }
     try:
         print(f"scratch directory {work}")
         print("raw broker baseline")
-        report["raw"] = [
-            {
-                **asdict(r),
-                "msg_per_s": round(r.msg_per_s, 1),
-                "signals_per_s_equivalent": round(r.msg_per_s * args.signals, 1),
-            }
-            for r in run_raw(args, work)
-        ]
+        report["raw"] = [raw_record(r, args.signals) for r in run_raw(args, work)]
         for kind in args.db_kinds:
             report["backends"].append(run_backend(kind, args, work))
     finally:

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
@@ -19,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.broker import Broker
-from bench.fleet import Gateway, PublishJob, PublishResult, publisher_main
+from bench.broker import Broker, proc_cpu
+from bench.fleet import Gateway, PublishResult, collect, run_publishers
 from bench.latency import LatencyProbe, percentile
 from bench.platform_proc import PROBE_BRAND, Database, Platform, profile, provision
 
@@ -56,85 +55,23 @@ class Machine:
         hz = float(os.sysconf("SC_CLK_TCK"))
         steal = ticks[7] if len(ticks) > 7 else 0
         busy = (sum(ticks[:8]) - ticks[3] - ticks[4] - steal) / hz
-        db_now = {pid: _proc_cpu(pid) for pid in self.db.backend_pids()}
+        db_now = {pid: proc_cpu(pid) for pid in self.db.backend_pids()}
         db_cpu = sum(cpu - self._db_before.get(pid, 0.0) for pid, cpu in db_now.items())
         if not self._db_before:
             self._db_before = db_now
             db_cpu = 0.0
         return {
+            "wall_s": time.time(),
             "machine_busy_s": busy,
             "steal_s": steal / hz,
             "platform_cpu_s": self.platform.cpu_seconds(),
-            "broker_cpu_s": _proc_cpu(self.broker.pid),
+            "broker_cpu_s": proc_cpu(self.broker.pid),
             "db_server_cpu_s": db_cpu,
         }
 
     @staticmethod
     def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         return {k: round(after[k] - before[k], 2) for k in before}
-
-
-def _proc_cpu(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def run_publishers(
-    gateway: Gateway,
-    vins: range,
-    publishers: int,
-    *,
-    rounds: int,
-    seq_start: int,
-    signals: int,
-    rate: float = 0.0,
-    duration_s: float | None = None,
-    tag: str,
-) -> tuple[list[multiprocessing.process.BaseProcess], Any, float]:
-    """Start `publishers` processes, each with a contiguous slice of `vins`; they all begin
-    sending at the returned wall-clock time (after they connected)."""
-    ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
-    start_at = time.time() + 3.0
-    per = -(-len(vins) // publishers)
-    processes: list[multiprocessing.process.BaseProcess] = []
-    for p in range(publishers):
-        first = vins.start + p * per
-        count = min(per, vins.stop - first)
-        if count <= 0:
-            continue
-        job = PublishJob(
-            gateway=gateway,
-            client_id=f"bench-{tag}-{p}",
-            first=first,
-            count=count,
-            rounds=rounds,
-            seq_start=seq_start,
-            signals=signals,
-            rate=rate * count / len(vins),
-            duration_s=duration_s,
-            start_at=start_at,
-        )
-        process = ctx.Process(target=publisher_main, args=(job, results), name=job.client_id)
-        process.start()
-        processes.append(process)
-    return processes, results, start_at
-
-
-def collect(
-    processes: list[multiprocessing.process.BaseProcess], results: Any
-) -> list[PublishResult]:
-    """The publishers' reports (raises if one failed)."""
-    out: list[PublishResult] = [results.get(timeout=600) for _ in processes]
-    for process in processes:
-        process.join(timeout=30)
-    failed = [r for r in out if r.error]
-    if failed:
-        raise RuntimeError(f"publisher failed: {failed[0].client_id}: {failed[0].error}")
-    return out
 
 
 @dataclass
@@ -261,6 +198,7 @@ def throughput(
     rate: float,
     profile_to: Path | None,
     timeout_s: float,
+    client: str = "lean",
 ) -> dict[str, Any]:
     """Sustained throughput with zero loss; see the module docstring."""
     rounds = max(1, messages // vins)
@@ -268,7 +206,7 @@ def throughput(
     base, dead_before = platform.stored()
     machine = Machine(platform, broker, db)
     metrics_before = platform.metrics()
-    processes, results, start_at = run_publishers(
+    processes, start_at = run_publishers(
         gateway,
         range(vins),
         publishers,
@@ -277,22 +215,30 @@ def throughput(
         signals=signals,
         rate=rate,
         tag="tp",
+        client=client,
     )
     time.sleep(max(0.0, start_at - time.time()))
     cpu_before = machine.sample()
     spy = profile(platform.pid, min(30.0, timeout_s), profile_to) if profile_to else None
     progress = wait_stored(platform, expected, base=base, timeout_s=timeout_s)
     cpu = Machine.delta(cpu_before, machine.sample())
-    sent = collect(processes, results)
+    sent = collect(processes)
     if spy is not None:
         spy.wait(timeout=120)
     stages = {
         k: round(v - stage_seconds(metrics_before).get(k, 0.0), 3)
         for k, v in stage_seconds(platform.metrics()).items()
     }
-    cpu["publishers_cpu_s"] = round(sum(r.cpu_s for r in sent), 2)
+    # While sending (the processes' start-up, ~0.3 s each, falls before the measured window).
+    cpu["publishers_cpu_s"] = round(sum(r.send_cpu_s for r in sent), 2)
+    cpu["publishers_total_cpu_s"] = round(sum(r.cpu_s for r in sent), 2)
     accounted = ("platform_cpu_s", "broker_cpu_s", "publishers_cpu_s", "db_server_cpu_s")
     cpu["other_cpu_s"] = round(cpu["machine_busy_s"] - sum(cpu[k] for k in accounted), 2)
+    wall = cpu["wall_s"]
+    cores = {
+        k.removesuffix("_cpu_s").removesuffix("_s"): round(cpu[k] / wall, 2) if wall else None
+        for k in ("machine_busy_s", *accounted, "other_cpu_s")
+    }
     metrics_after = platform.metrics()
     first = min(r.first_send for r in sent)
     last_ack = max(r.last_ack for r in sent)
@@ -315,11 +261,16 @@ def throughput(
         "zero_loss": bool(end) and history_rows >= expected and dead_rows == 0,
         "publish_seconds": round(last_ack - first, 3),
         "publish_msg_per_s": round(total_sent / (last_ack - first), 1),
+        "publishers_window_wait_s": max(r.window_wait_s for r in sent),
         "seconds_first_publish_to_last_stored": round(seconds, 3) if seconds else None,
         "signals_per_s": round(expected / seconds, 1) if seconds else None,
         "msg_per_s": round(total_sent / seconds, 1) if seconds else None,
         "steady_signals_per_s_10_90": _round(_steady_rate(progress.points, expected)),
         "cpu_seconds": cpu,
+        "cores_used": cores,  # CPU seconds / wall seconds of the phase, per party
+        "publisher_cpu_us_per_msg": round(1e6 * cpu["publishers_cpu_s"] / total_sent, 1)
+        if total_sent
+        else None,
         "loadavg_after": Path("/proc/loadavg").read_text().split()[:3],
         "stage_seconds": stages,
         "progress": [
@@ -342,6 +293,8 @@ def paced(
     duration_s: float,
     seq_start: int,
     probe: bool,
+    client: str = "lean",
+    machine: Machine | None = None,
 ) -> dict[str, Any]:
     """A paced load of `rate` messages/s for `duration_s`.
 
@@ -358,7 +311,7 @@ def paced(
         latency_probe.recording = True
     base, dead_before = platform.stored()
     metrics_before = platform.metrics()
-    processes, results, start_at = run_publishers(
+    processes, start_at = run_publishers(
         gateway,
         range(vins),
         publishers,
@@ -368,23 +321,31 @@ def paced(
         rate=rate,
         duration_s=duration_s,
         tag=f"paced{round(rate)}",
+        client=client,
     )
     done: list[PublishResult] = []
 
     def total() -> int | None:
         """Signals sent, once every publisher has reported (None before)."""
         if not done and all(not p.is_alive() for p in processes):
-            done.extend(collect(processes, results))
+            done.extend(collect(processes))
         return sum(r.sent for r in done) * signals if done else None
 
+    time.sleep(max(0.0, start_at - time.time()))
+    cpu_before = machine.sample() if machine is not None else None
     progress = wait_stored(platform, total, base=base, timeout_s=duration_s + 300)
+    cpu = (
+        Machine.delta(cpu_before, machine.sample())
+        if machine is not None and cpu_before is not None
+        else None
+    )
     if probes:
         time.sleep(1.0)  # the last stream events
     for latency_probe in probes:
         latency_probe.recording = False
         latency_probe.stop()
     if not done:
-        done.extend(collect(processes, results))
+        done.extend(collect(processes))
     metrics_after = platform.metrics()
     sent = sum(r.sent for r in done)
     stored = progress.points[-1][1] if progress.points else 0
@@ -407,7 +368,14 @@ def paced(
             else None
         ),
         "dead_letter_reasons": dead_letter_reasons(metrics_before, metrics_after),
-        "publishers_cpu_s": round(sum(r.cpu_s for r in done), 2),
+        "publishers_cpu_s": round(sum(r.send_cpu_s for r in done), 2),
+        # Longest a publisher waited with its window of unacknowledged messages full: the
+        # broker acknowledging slower than the pace (then `achieved` < `offered`).
+        "publishers_window_wait_s": max(r.window_wait_s for r in done),
+        "last_puback_after_last_send_s": round(max(r.last_ack for r in done) - last, 2),
+        "publisher_cpu_us_per_msg": round(1e6 * sum(r.send_cpu_s for r in done) / sent, 1)
+        if sent
+        else None,
         "platform_ingest_lag": histogram_quantiles(
             metrics_before, metrics_after, "autocloud_ingest_lag_seconds", (0.5, 0.99)
         ),
@@ -418,6 +386,13 @@ def paced(
         "seq_next": seq_start + max(r.rounds_done for r in done) + 1,
         "start_at": start_at,
     }
+    if cpu is not None:  # from the start until everything was stored
+        cpu["publishers_cpu_s"] = out["publishers_cpu_s"]
+        out["cpu_seconds"] = cpu
+        out["cores_used"] = {
+            k.removesuffix("_cpu_s"): round(cpu[k] / cpu["wall_s"], 2) if cpu["wall_s"] else None
+            for k in ("platform_cpu_s", "publishers_cpu_s", "broker_cpu_s", "db_server_cpu_s")
+        }
     if probes:
         samples = [ms for latency_probe in probes for ms in latency_probe.samples]
         out |= {
@@ -439,14 +414,31 @@ def _stored_at(progress: Progress, when: float) -> int:
 
 
 def kept_up(result: dict[str, Any]) -> bool:
-    """A paced run is sustainable if nothing was lost and the platform drained its backlog
-    within 2 s (or a tenth of the run) after the last publish."""
+    """A paced run is sustainable if nothing was lost, the publishers achieved the pace
+    (within 5 %: not held back by a broker slow to acknowledge), and the platform drained
+    its backlog within 2 s (or a tenth of the run) after the last publish."""
     drain = result["drain_s_after_last_publish"]
+    achieved = result["achieved_msg_per_s"] or 0.0
     return (
         bool(result["zero_loss"])
+        and achieved >= 0.95 * result["offered_msg_per_s"]
         and drain is not None
         and drain <= max(2.0, result["duration_s"] / 10)
     )
+
+
+def settle_broker(broker: Broker, *, idle_cores: float = 0.1, max_s: float = 90.0) -> float:
+    """Wait until the broker is idle (below `idle_cores` over a second), at most `max_s`;
+    return the seconds waited. After the throughput phase's backlog Mosquitto 2.0.11 stays
+    busy for tens of seconds (`db__message_delete_outgoing`, BENCHMARKS.md "Publishers"),
+    during which it acknowledges publishers late: a paced phase started then measures that."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_s:
+        before = proc_cpu(broker.pid)
+        time.sleep(1.0)
+        if proc_cpu(broker.pid) - before < idle_cores:
+            break
+    return round(time.monotonic() - started, 1)
 
 
 def memory(
@@ -462,6 +454,7 @@ def memory(
     probe_stride: int,
     fleet_vins: int,
     deadline: float,
+    client: str = "lean",
 ) -> list[dict[str, Any]]:
     """Resident memory of a freshly started platform as it learns more and more twins.
 
@@ -479,7 +472,7 @@ def memory(
         provision_s = provision(db, low, target - low, probe_stride, fleet_vins) if low else 0.0
         base, dead_before = platform.stored()
         started = time.time()
-        processes, results, _ = run_publishers(
+        processes, _ = run_publishers(
             gateway,
             range(low, target),
             publishers,
@@ -487,6 +480,7 @@ def memory(
             seq_start=1 if low else seq_start,
             signals=signals,
             tag=f"mem{target}",
+            client=client,
         )
         expected = (target - low) * signals
         metrics_before = platform.metrics()
@@ -499,7 +493,7 @@ def memory(
             timeout_s=max(60.0, deadline - time.time()),
             on_poll=peak.sample,
         )
-        collect(processes, results)
+        collect(processes)
         ok = progress.reached_at is not None and progress.dead_letters == dead_before
         ingest_s = (progress.reached_at or time.time()) - started - 3.0
         time.sleep(2.0)

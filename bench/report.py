@@ -19,15 +19,28 @@ def _num(value: float | None, unit: str = "") -> str:
     return f"{value:,.0f}{unit}" if abs(value) >= 100 else f"{value:,.1f}{unit}"
 
 
-def raw_medians(report: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]:
-    """Median msg/s (and range) of each raw baseline over its repeats."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+RawKey = tuple[str, str, int]  # subscriber, publisher client, publisher count
+
+
+def _median_of(runs: list[dict[str, Any]], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def raw_medians(report: dict[str, Any]) -> dict[RawKey, dict[str, Any]]:
+    """Median msg/s (and range) of each raw baseline over its repeats. Reports from before
+    2026-11-22 11:30 UTC have no `publisher`: those ran `mosquitto_pub`."""
+    groups: dict[RawKey, list[dict[str, Any]]] = {}
     for r in report.get("raw", []):
-        groups.setdefault((r["subscriber"], r["publishers"]), []).append(r)
-    out: dict[tuple[str, int], dict[str, Any]] = {}
+        key = (r["subscriber"], r.get("publisher", "mosquitto_pub"), r["publishers"])
+        groups.setdefault(key, []).append(r)
+    out: dict[RawKey, dict[str, Any]] = {}
     for key, runs in groups.items():
         rates = sorted(r["msg_per_s"] for r in runs)
         out[key] = {
+            "publisher_cpu_us_per_msg": _median_of(runs, "publisher_cpu_us_per_msg"),
+            "broker_cpu_us_per_msg": _median_of(runs, "broker_cpu_us_per_msg"),
+            "subscriber_cpu_us_per_msg": _median_of(runs, "subscriber_cpu_us_per_msg"),
             "runs": len(runs),
             "complete": all(r["received"] == r["messages"] for r in runs),
             "median_msg_per_s": statistics.median(rates),
@@ -42,10 +55,10 @@ def raw_medians(report: dict[str, Any]) -> dict[tuple[str, int], dict[str, Any]]
 
 
 def _raw(report: dict[str, Any], subscriber: str) -> float | None:
-    """The best median of a subscriber kind (over publisher counts), in signals/s."""
+    """The best median of a subscriber kind (over publisher clients and counts), in signals/s."""
     rates = [
         v["signals_per_s_equivalent"]
-        for (sub, _), v in raw_medians(report).items()
+        for (sub, _, _), v in raw_medians(report).items()
         if sub == subscriber
     ]
     return max(rates) if rates else None
@@ -88,6 +101,17 @@ def rows(report: dict[str, Any]) -> list[tuple[str, list[str], str]]:
     add(
         "  steady drain rate 10-90 % (signals/s)",
         lambda b: _num(b["throughput"]["steady_signals_per_s_10_90"]),
+    )
+    add(
+        "  cores used: platform / publishers / broker / DB server",
+        lambda b: " / ".join(
+            str(b["throughput"]["cores_used"][k])
+            for k in ("platform", "publishers", "broker", "db_server")
+        ),
+    )
+    add(
+        "  publishers' CPU per message",
+        lambda b: _num(b["throughput"]["publisher_cpu_us_per_msg"], " µs"),
     )
     add(
         "  zero loss (DB rows = sent x signals, no dead letters)",
@@ -154,16 +178,32 @@ def print_summary(report: dict[str, Any]) -> None:
         f"{m['os']}; publishers, Mosquitto, the platform and the database share the CPUs."
     )
     raw = Table(title="Raw broker baseline (QoS 1, one subscriber; median of repeats)")
-    for column in ("subscriber", "publishers", "runs", "msg/s (min-max)", "signals/s equiv."):
+    columns = (
+        "subscriber",
+        "publishers",
+        "runs",
+        "msg/s (min-max)",
+        "signals/s equiv.",
+        "CPU µs/msg: pub / broker / sub",
+    )
+    for column in columns:
         raw.add_column(column, justify="right")
-    for (subscriber, publishers), r in raw_medians(report).items():
+    for (subscriber, client, publishers), r in raw_medians(report).items():
         raw.add_row(
             subscriber,
-            str(publishers),
+            f"{publishers} x {client}",
             f"{r['runs']}{'' if r['complete'] else ' (incomplete!)'}",
             f"{_num(r['median_msg_per_s'])} "
             f"({_num(r['min_msg_per_s'])}-{_num(r['max_msg_per_s'])})",
             _num(r["signals_per_s_equivalent"]),
+            " / ".join(
+                _num(r[k])
+                for k in (
+                    "publisher_cpu_us_per_msg",
+                    "broker_cpu_us_per_msg",
+                    "subscriber_cpu_us_per_msg",
+                )
+            ),
         )
     console.print(raw)
     if not report["backends"]:

@@ -31,15 +31,28 @@ MOVING = "Vehicle.IsMoving"
 FL = "Vehicle.Chassis.Axle.Row1.Wheel.Left.Tire.Pressure"
 RR = "Vehicle.Chassis.Axle.Row2.Wheel.Right.Tire.Pressure"
 SPEED = "Vehicle.Speed"  # watched by no rule
+LOAD = "Vehicle.OBD.EngineLoad"  # a guard that is a number
 PARKED = {"path": MOVING, "op": "==", "value": False}
+LIGHT = {"path": LOAD, "op": "<", "value": 20}
 SPECS: list[dict[str, Any]] = [
     {"path": COOLANT, "op": ">", "threshold": 110, "for_s": 5, "hysteresis": 5},
     {"path": COOLANT, "op": ">=", "threshold": 125},
     {"path": COOLANT, "op": "<", "threshold": -1e6},
+    {"path": COOLANT, "op": ">", "threshold": 118, "while": LIGHT},
     {"path": VOLTS, "op": "<", "threshold": 11.8, "hysteresis": 0.3, "while": PARKED},
     {"path": VOLTS, "op": "<", "threshold": 11.0, "for_s": 3, "while": PARKED},
+    {"path": VOLTS, "op": ">=", "threshold": 12.5, "hysteresis": 0.2},
     {"path": "Vehicle.Chassis.Axle.*.Wheel.*.Tire.Pressure", "op": "<", "threshold": 180},
+    {
+        "path": "Vehicle.Chassis.Axle.*.Wheel.*.Tire.Pressure",
+        "op": "<",
+        "threshold": 170,
+        "for_s": 2,
+        "while": PARKED,
+    },  # a guarded `*` rule: remembered values re-checked
+    {"path": RR, "op": ">", "threshold": 150},  # overlaps `< 180`: no quiet band on RR
     {"path": FL, "op": "!=", "threshold": 200},
+    {"path": MOVING, "op": "==", "threshold": True, "for_s": 1},  # watches a guard
 ]
 VEHICLES = [VehicleRef(1, "vw"), VehicleRef(2, "vw"), VehicleRef(3, "vw")]
 
@@ -94,6 +107,7 @@ def value(rng: random.Random, path: str) -> Any:
         FL: (190.0, 30.0),
         RR: (190.0, 30.0),
         SPEED: (50.0, 50.0),
+        LOAD: (30.0, 30.0),
     }[path]
     return round(centre + rng.uniform(-spread, spread), 1)
 
@@ -107,8 +121,9 @@ def messages(
         clock[0] += rng.choice((0, 500, 1000, 2000))
         ts = clock[0] - (rng.choice((1000, 4000)) if rng.random() < 0.1 else 0)
         paths = rng.sample([COOLANT, VOLTS, FL, RR, SPEED], rng.randint(1, 5))
-        if rng.random() < 0.2:
-            paths.insert(rng.randrange(len(paths) + 1), MOVING)
+        for guard in (MOVING, LOAD):
+            if rng.random() < 0.15:
+                paths.insert(rng.randrange(len(paths) + 1), guard)
         out.append((rng.choice(VEHICLES), ts, {p: value(rng, p) for p in paths}))
     return out
 
@@ -185,3 +200,28 @@ def test_a_wait_opens_when_vehicle_time_reaches_for_s_without_a_new_value() -> N
         s.committed(b)
         opened = [r for r in b.out.extra if isinstance(r, AlertChanges)]
         assert bool(opened) == (ts == 5_000)  # for_s = 5: opens at exactly 5 s, not before
+
+
+def run_one(s: AlertStage, ts: int, signals: dict[str, Any]) -> list[Any]:
+    """One message of vehicle 2, committed; what its batch hands to the transaction."""
+    b = batch([(VEHICLES[1], 1_000_000 + ts, signals)], split=False)
+    s(b)
+    s.committed(b)
+    return outcome(b)
+
+
+def test_a_rule_changed_elsewhere_loses_its_trackers_an_unchanged_one_keeps_them() -> None:
+    s = stage()
+    [(kind, started, _)] = run_one(s, 0, {COOLANT: 115.0})  # rule 1's wait starts
+    assert kind == "pending" and [(w.rule_id, w.since) for w in started] == [(1, 1_000_000)]
+    s.reload()  # the same rules: the wait goes on (nothing to write)
+    assert run_one(s, 1_000, {COOLANT: 116.0}) == []
+    # Another process changes rule 1 (its store dropped the wait and resolved its alerts):
+    # here the wait starts over with the next value that holds.
+    store = s._store
+    assert isinstance(store, Store)
+    changed = parse_condition({"signal": {**SPECS[0], "threshold": 111}}, None)
+    store.rules[0] = AlertRule(1, "vw", "r1", Severity.WARNING, changed, 0, "t")
+    s.reload()
+    [(kind, started, ended)] = run_one(s, 2_000, {COOLANT: 117.0})
+    assert [(w.rule_id, w.since) for w in started] == [(1, 1_002_000)] and ended == []

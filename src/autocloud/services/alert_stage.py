@@ -9,14 +9,15 @@ message of one sample without a guard (nearly all) is evaluated in one pass as s
 all) that pass is the band test alone; any other message in time order, guards first
 (`_in_order`).
 
-State lives per vehicle: trackers by path and rule (pending or firing; a path is "tracked"
-in one dict lookup) and remembered values (`alert_values`). Both change in place; the
-trackers' values before the batch's first change are saved (``_before``) and the values keep
-a copy per vehicle, so a batch retried after a failed commit is first undone and then
-evaluated from the same state; after the commit (``committed``) the saved state is dropped.
-Pending waits are due at ``since + for_s``: a vehicle's earliest due time is kept as a lower
-bound (``_due``), so vehicle time passing costs a scan of its trackers only when one may be
-due.
+State lives per vehicle: trackers by path and rule (pending or firing, plain tuples; a path
+is "tracked" in one dict lookup) and remembered values (`alert_values`). Both change in
+place; a vehicle's trackers are copied before the batch first changes them (``_saved``) and
+its values likewise, so a batch retried after a failed commit is first undone and then
+evaluated from the same state; after the commit (``committed``) the copies are dropped, and
+what they differ in are the batch's pending-wait changes. Pending waits are due at
+``since + for_s``: a vehicle's earliest due time is kept as a lower bound (``_due``), so
+vehicle time passing costs a scan of its trackers only when one may be due. A rule deleted or
+changed (here or, seen at the next reload, by another process) keeps no tracker.
 
 Transitions go to ``WriteBatch.extra`` as one :class:`AlertChanges` record, written in the
 ingest transaction; after commit they are published as ``alert`` changes. Pending waits (a
@@ -33,8 +34,7 @@ import logging
 import math
 import queue
 import time
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from functools import partial
 from operator import eq
 from typing import Any, Final
@@ -137,7 +137,7 @@ class AlertStage:
         if rules == self._rules:
             return  # nothing changed: keep the index and its path cache
         before = {c.id: c.rule for c in self._by_id.values()}
-        self._rules = rules
+        self._rules = list(rules)  # a copy: the store may hand back one it changes later
         by_brand: dict[str, list[Compiled]] = {}
         for rule in rules:
             by_brand.setdefault(rule.brand, []).append(Compiled.of(rule))
@@ -327,7 +327,13 @@ class AlertStage:
                 for rule_id, t in by_rule.items():
                     if pending(t) and not pending(new_rules.get(rule_id)):
                         ended.append((rule_id, vid, path))
-        return PendingChanges(started, ended) if started or ended else None
+        if not started and not ended:
+            return None
+        # In key order (the table's primary key): the same rows whichever way the batch was
+        # evaluated, and row locks always taken in one order.
+        started.sort()
+        ended.sort()
+        return PendingChanges(started, ended)
 
     def _seed(self, live: list[Item]) -> None:
         """Fill in `while` guard values (and watched values that may meet a rule) of
@@ -434,22 +440,11 @@ class AlertStage:
         path, ts, value = point
         if entry.keep:
             self._kept.keep(vid, point)
-        # `entry.holding(value)`, its common case inline: a value past one side of the band.
-        held: Sequence[Compiled]
-        try:
-            if entry.ceiling <= value and not value <= entry.floor:
-                n = bisect_left(entry.high_at, value)
-                exact = n < len(entry.high_at) and entry.high_at[n] == value
-                held = entry.holding(value) if exact else entry.high_held[n]
-            else:
-                held = entry.holding(value)
-        except TypeError:
-            held = entry.holding(value)
-        for c in held:
+        for c in entry.holding(value):
             if not c.waits:
                 self._start(item, c, vid, path, ts, value)
                 continue
-            # A wait starts: what `step` returns here, and `_put` of it, without their calls.
+            # A wait starts: what `step` returns here, and `_put` of it, inline.
             wait = (ts, False, ts, value)
             at = ts + c.for_ms
             if vid not in self._saved:
@@ -458,15 +453,15 @@ class AlertStage:
             if by_path is None:
                 self._trackers[vid] = {path: {c.id: wait}}
                 self._due[vid] = at
+                continue
+            by_rule = by_path.get(path)
+            if by_rule is None:
+                by_path[path] = {c.id: wait}
             else:
-                by_rule = by_path.get(path)
-                if by_rule is None:
-                    by_path[path] = {c.id: wait}
-                else:
-                    by_rule[c.id] = wait
-                due = self._due.get(vid)  # None: unknown, found on the next scan
-                if due is not None and at < due:
-                    self._due[vid] = at
+                by_rule[c.id] = wait
+            due = self._due.get(vid)  # None: unknown, found on the next scan
+            if due is not None and at < due:
+                self._due[vid] = at
 
     def _revisit(self, item: Item, entry: Entry, vid: int, point: Point, kept: bool) -> None:
         """A value on a path with trackers (or a `kept` watched value) of this vehicle."""

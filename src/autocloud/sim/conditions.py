@@ -12,9 +12,10 @@ they are pure: the state and a seeded ``random.Random`` in, the state updated, n
 from __future__ import annotations
 
 import random
+from math import exp
 from typing import Final
 
-from autocloud.sim.energy import Powertrain, VehicleSpec, newton
+from autocloud.sim.energy import Powertrain, VehicleSpec
 from autocloud.sim.vehicle_state import TYRES, Hazards, VehicleState, next_onset_s
 
 __all__ = [
@@ -51,36 +52,47 @@ _TYRE: Final = (5.0, 0.1, 900.0)  # kelvin above ambient moving, plus per km/h, 
 
 
 def advance_temperatures(s: VehicleState, dt: float) -> None:
-    """Engine warm-up and Newton cooling; cabin, traction battery and tyres follow."""
+    """Engine warm-up and Newton cooling; cabin, traction battery and tyres follow.
+
+    Each temperature follows :func:`autocloud.sim.energy.newton`, written out here
+    (``target + (temp - target) * exp(-dt / tau)``, the same floats) and min/max as
+    comparisons: this runs for every car every second of the simulation.
+    """
     ambient = s.ambient_c
     if s.engine_running:
         s.engine_hours += dt / 3600.0
         s.engine_run_s_cycle += dt
         slower = 1.0 if s.moving else STANDSTILL_SLOWER
         virtual, regulated, tau, _ = _COOLANT
-        if s.thermostat_stuck_open:
+        stuck = s.thermostat_stuck_open
+        if stuck:
             virtual, regulated = ambient + STUCK_OPEN_RISE_C, virtual
             slower *= STUCK_OPEN_SLOWER
-        s.coolant_c = min(regulated, newton(s.coolant_c, virtual, dt, tau * slower))
+        coolant = virtual + (s.coolant_c - virtual) * exp(-dt / (tau * slower))
+        coolant = coolant if coolant < regulated else regulated  # min(regulated, coolant)
+        s.coolant_c = coolant
         virtual, regulated, tau, _ = _OIL
-        oil = min(regulated, newton(s.oil_c, virtual, dt, tau * slower))
-        if s.thermostat_stuck_open:
-            oil = min(oil, s.coolant_c + 10.0)
-        s.oil_c = max(s.oil_c, oil)
+        oil = virtual + (s.oil_c - virtual) * exp(-dt / (tau * slower))
+        oil = oil if oil < regulated else regulated
+        if stuck:
+            warmest = coolant + 10.0
+            oil = warmest if warmest < oil else oil  # min(oil, warmest)
+        if oil > s.oil_c:  # max(s.oil_c, oil)
+            s.oil_c = oil
     else:
-        s.coolant_c = newton(s.coolant_c, ambient, dt, _COOLANT[3])
-        s.oil_c = newton(s.oil_c, ambient, dt, _OIL[3])
-    climate = s.ignition_on and s.hvac_on
-    s.cabin_c = newton(
-        s.cabin_c, s.hvac_target_c if climate else ambient, dt, _CABIN_TAU[0 if climate else 1]
-    )
+        s.coolant_c = ambient + (s.coolant_c - ambient) * exp(-dt / _COOLANT[3])
+        s.oil_c = ambient + (s.oil_c - ambient) * exp(-dt / _OIL[3])
+    if s.ignition_on and s.hvac_on:
+        target, tau = s.hvac_target_c, _CABIN_TAU[0]
+    else:
+        target, tau = ambient, _CABIN_TAU[1]
+    s.cabin_c = target + (s.cabin_c - target) * exp(-dt / tau)
     rise, tau = _HV_BATTERY
-    busy = s.moving or s.charging
-    s.hv_battery_c = newton(s.hv_battery_c, ambient + (rise if busy else 0.0), dt, tau)
+    target = ambient + (rise if s.moving or s.charging else 0.0)
+    s.hv_battery_c = target + (s.hv_battery_c - target) * exp(-dt / tau)
     base, per_kmh, tau = _TYRE
-    s.tyre_c = newton(
-        s.tyre_c, ambient + (base + per_kmh * s.speed_kmh if s.moving else 0), dt, tau
-    )
+    target = ambient + (base + per_kmh * s.speed_kmh if s.moving else 0)
+    s.tyre_c = target + (s.tyre_c - target) * exp(-dt / tau)
 
 
 def rest_voltage(s: VehicleState) -> float:

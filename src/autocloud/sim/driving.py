@@ -83,6 +83,11 @@ class TripFollower:
     _windows: dict[int, tuple[tuple[float, float, float, float, bool], ...]] = field(
         default_factory=dict, init=False
     )
+    # The braking terms of every leg, (v², where) at its start (cap) and end (exit), and their
+    # v² + k·where (`_candidates`); the candidates of the current leg.
+    _terms: list[tuple[float, float]] = field(default_factory=list, init=False)
+    _keys: list[float] = field(default_factory=list, init=False)
+    _nearest: tuple[int, tuple[tuple[float, float], ...]] = field(default=(-1, ()), init=False)
 
     def __post_init__(self) -> None:
         legs: list[_Leg] = []
@@ -104,6 +109,12 @@ class TripFollower:
             start += s.length_m
         self._legs = legs
         self.total_m = start
+        k = 2 * DECEL_MS2
+        for leg in legs:
+            start, end = leg.start_m, leg.start_m + leg.length_m
+            cap2, exit2 = leg.cap_ms**2, leg.exit_ms**2
+            self._terms += ((cap2, start), (exit2, end))
+            self._keys += (cap2 + k * start, exit2 + k * end)
 
     @property
     def done(self) -> bool:
@@ -121,34 +132,71 @@ class TripFollower:
             self._windows[index] = found
         return found
 
+    def _candidates(self, index: int) -> tuple[tuple[float, float], ...]:
+        """The (v², where) terms of leg `index`'s window that can be the smallest.
+
+        While the car is inside leg `index` (x below its end), every term of `_target_ms`
+        is v² + k·(where - x) with where > x: all fall at the same rate as x grows, so
+        their order never changes and the smallest is the one with the smallest v² + k·where.
+        Terms within a rounding error of that one are kept too and all are computed as
+        `_target_ms` would, so the minimum is the very float the full scan finds. The
+        window is leg `index`'s exit and both terms of the next 7 legs (`_window`).
+        """
+        cached, found = self._nearest
+        if cached != index:
+            first = 2 * index + 1  # the exit term of leg `index`
+            window = self._keys[first : first + 15]
+            lowest = min(window)
+            limit = lowest + 1e-6 * (abs(lowest) + 1.0)  # rounding errors are ~1e-16 of these
+            terms = self._terms
+            if sum(map(limit.__ge__, window)) == 1:  # the usual case: one clear minimum
+                found = (terms[first + window.index(lowest)],)
+            else:
+                found = tuple(terms[first + i] for i, key in enumerate(window) if key <= limit)
+            self._nearest = (index, found)
+        return found
+
     def _target_ms(self) -> float:
         """The fastest speed allowed now: the cap here and the braking curve to what is ahead.
 
         Looks ahead over a few legs: v^2 = v_exit^2 + 2 a d. The per-leg constants come from
         `_window` (computed once per leg). The smallest v^2 is found first and its root taken
         once: a square root is monotonic and correctly rounded, so this is the same value as
-        the smallest of the roots.
+        the smallest of the roots. Inside a leg only its `_candidates` are computed (the
+        same minimum); at the very end of the route, where distances clamp at zero, all.
         """
         x = self.travelled_m
+        index = self._index
+        leg = self._legs[index]
         k = 2 * DECEL_MS2
         lowest = math.inf
-        for start, cap2, end, exit2, later in self._window(self._index):
-            if later:
-                ahead = start - x
-                v2 = cap2 + k * (ahead if ahead > 0.0 else 0.0)
+        if x < leg.start_m + leg.length_m:
+            cached, candidates = self._nearest
+            if cached != index:
+                candidates = self._candidates(index)
+            for v2_at, where in candidates:
+                v2 = v2_at + k * (where - x)
                 if v2 < lowest:
                     lowest = v2
-            left = end - x
-            v2 = exit2 + k * (left if left > 0.0 else 0.0)
-            if v2 < lowest:
-                lowest = v2
-        target = self._legs[self._index].cap_ms
+        else:
+            for start, cap2, end, exit2, later in self._window(index):
+                if later:
+                    ahead = start - x
+                    v2 = cap2 + k * (ahead if ahead > 0.0 else 0.0)
+                    if v2 < lowest:
+                        lowest = v2
+                left = end - x
+                v2 = exit2 + k * (left if left > 0.0 else 0.0)
+                if v2 < lowest:
+                    lowest = v2
+        target = leg.cap_ms
         v = math.sqrt(lowest)
         return v if v < target else target
 
     def step(self, dt_s: float) -> Progress:
         """Advance `dt_s` seconds along the trip."""
-        if not self._legs or self.done:
+        legs, total, travelled = self._legs, self.total_m, self.travelled_m
+        if not legs or travelled >= total - 0.01:  # `done`, inlined (every car, every second)
             return self._where(0.0, 0.0, done=True)
         target = self._target_ms()
         before = self.speed_ms
@@ -159,20 +207,27 @@ class TripFollower:
         else:
             slower = before - DECEL_MS2 * 2 * dt_s  # harder braking if needed
             speed = slower if slower > target else target
-        left = self.total_m - self.travelled_m
+        left = total - travelled
         advance = (before + speed) / 2 * dt_s
         advance = left if left < advance else advance
         if advance <= 0.0 and speed < 0.5:  # crawling to the very end
-            advance = min(1.0 * dt_s, self.total_m - self.travelled_m)
+            advance = min(1.0 * dt_s, total - travelled)
             speed = 1.0
-        self.travelled_m += advance
-        done = self.done
+        x = self.travelled_m = travelled + advance
+        done = x >= total - 0.01
         self.speed_ms = 0.0 if done else speed
-        legs, index, x = self._legs, self._index, self.travelled_m
+        index = self._index
         while index + 1 < len(legs) and x >= legs[index].start_m + legs[index].length_m:
             index += 1
         self._index = index
-        return self._where(advance, (self.speed_ms - before) / dt_s if dt_s else 0.0, done)
+        accel = (self.speed_ms - before) / dt_s if dt_s else 0.0
+        # self._where(advance, accel, done), written out (every car, every second)
+        leg = legs[index]
+        f = 0.0 if leg.length_m == 0 else (x - leg.start_m) / leg.length_m
+        f = f if f < 1.0 else 1.0  # min(1.0, f)
+        lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
+        lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
+        return Progress(lat, lon, leg.heading, self.speed_ms * 3.6, accel, advance, done)
 
     def _where(self, advanced: float, accel: float, done: bool) -> Progress:
         if not self._legs:

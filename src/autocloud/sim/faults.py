@@ -64,6 +64,9 @@ class FaultPlan:
     """
 
     __slots__ = (
+        "_chance",
+        "_chance_dt",
+        "_chance_rate",
         "bad_input_rate",
         "bad_reasons",
         "duplicate_rate",
@@ -109,6 +112,8 @@ class FaultPlan:
         self.skew_ms = round(rng.uniform(-clock_skew_s, clock_skew_s) * 1000.0)
         self.offline_left_s = 0.0
         self.outages = 0
+        # `online`'s chance of an outage in a tick, for the tick length and rate it was for
+        self._chance_dt, self._chance_rate, self._chance = math.nan, math.nan, 0.0
 
     def vehicle_ms(self, true_ms: int) -> int:
         """What the car's clock says at ``true_ms``: the timestamps it puts in messages."""
@@ -131,8 +136,11 @@ class FaultPlan:
                 return False
             self.offline_left_s = 0.0
             return True
-        chance = 1.0 - math.exp(-self.offline_rate_per_h * dt_s / 3600.0)
-        if self.offline_rate_per_h > 0 and self.rng.random() < chance:
+        rate = self.offline_rate_per_h
+        if dt_s != self._chance_dt or rate != self._chance_rate:  # once per tick length
+            self._chance_dt, self._chance_rate = dt_s, rate
+            self._chance = 1.0 - math.exp(-rate * dt_s / 3600.0)
+        if rate > 0 and self.rng.random() < self._chance:
             low, high = OFFLINE_S
             self.offline_left_s = math.exp(self.rng.uniform(math.log(low), math.log(high)))
             self.outages += 1

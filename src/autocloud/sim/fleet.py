@@ -219,8 +219,7 @@ class Fleet:
         with collector_tuned():
             while not should_stop() and (end_ms is None or sim_ms < end_ms):
                 sim_ms += 1000
-                for vehicle in self.vehicles:
-                    self._tick(vehicle, sim_ms, was_online)
+                self._tick_all(sim_ms, was_online)
                 self.stats.ticks += 1
                 self.stats.sim_ms = sim_ms
                 self._pace(wall0, sim_ms - sim0)
@@ -228,6 +227,11 @@ class Fleet:
                     on_tick(self._measure(wall0))
             self._finish()
         return self._measure(wall0)
+
+    def _tick_all(self, sim_ms: int, was_online: dict[str, bool]) -> None:
+        """One tick of every car, in fleet order."""
+        for vehicle in self.vehicles:
+            self._tick(vehicle, sim_ms, was_online)
 
     def _tick(self, vehicle: SimVehicle, sim_ms: int, was_online: dict[str, bool]) -> None:
         conn = self.connections[vehicle.vin]

@@ -32,6 +32,7 @@ __all__ = [
     "SeqCounter",
     "StoreAndForward",
     "event_body",
+    "single_sample_body",
     "telemetry_body",
 ]
 
@@ -91,7 +92,7 @@ def event_body(
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is slower to build (one per message)
 class Outbound:
     """A message to publish: its sub-topic (telemetry or events) and its v1 body."""
 
@@ -103,17 +104,10 @@ class Outbound:
         return _encode(self.body)
 
 
-@dataclass(frozen=True, slots=True)
-class _Sample:
-    ts: int
-    signals: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    ts: int
-    type: str
-    data: Mapping[str, Any]
+# What the buffer holds, as plain tuples (one is built per car and second): a sample is
+# (ts, signals), an event (ts, type, data).
+_Sample = tuple[int, Mapping[str, Any]]
+_Event = tuple[int, str, Mapping[str, Any]]
 
 
 class StoreAndForward:
@@ -142,21 +136,31 @@ class StoreAndForward:
     def __iter__(self) -> Iterator[tuple[int, str]]:
         """``(ts, "sample" | event type)`` of each pending entry, oldest first."""
         for entry in self._entries:
-            yield entry.ts, entry.type if isinstance(entry, _Event) else "sample"
+            yield entry[0], entry[1] if len(entry) == 3 else "sample"
 
     def add_sample(self, ts_ms: int, signals: Mapping[str, Any]) -> None:
         """Keep one telemetry sample measured at ``ts_ms`` (vehicle clock)."""
-        self._add(_Sample(ts_ms, signals))
+        entries = self._entries
+        if len(entries) >= self.capacity:
+            entries.popleft()
+            self.dropped += 1
+        entries.append((ts_ms, signals))
 
     def add_event(self, ts_ms: int, event_type: str, data: Mapping[str, Any]) -> None:
         """Keep one event, e.g. a DTC raised in the tunnel."""
-        self._add(_Event(ts_ms, event_type, data))
-
-    def _add(self, entry: _Sample | _Event) -> None:
-        if len(self._entries) >= self.capacity:
-            self._entries.popleft()
+        entries = self._entries
+        if len(entries) >= self.capacity:
+            entries.popleft()
             self.dropped += 1
-        self._entries.append(entry)
+        entries.append((ts_ms, event_type, data))
+
+    def take_sample(self) -> tuple[int, Mapping[str, Any]] | None:
+        """The buffered sample (ts, signals), removed, when it is all the buffer holds (what
+        a car online has each second); else None and the buffer is left as it is."""
+        entries = self._entries
+        if len(entries) == 1 and len(entries[0]) == 2:
+            return entries.pop()  # type: ignore[return-value]  # a sample: two items
+        return None
 
     def flush(
         self,
@@ -173,21 +177,22 @@ class StoreAndForward:
         """
         if max_samples_per_message < 1:
             raise ValueError("max_samples_per_message must be at least 1")
+        entries = self._entries
         out: list[Outbound] = []
         batch: list[dict[str, Any]] = []
         size = _ENVELOPE_BYTES
-        while self._entries:
-            entry = self._entries.popleft()
-            if isinstance(entry, _Event):
+        while entries:
+            entry = entries.popleft()
+            if len(entry) == 3:  # an event
                 self._close(counter, batch, out)
                 batch, size = [], _ENVELOPE_BYTES
-                body = event_body(counter, entry.ts, entry.type, entry.data)
+                body = event_body(counter, entry[0], entry[1], entry[2])
                 out.append(Outbound(Topic.EVENTS, body))
                 continue
-            signals = entry.signals  # a dict is not copied (see the class docstring)
+            signals = entry[1]  # a dict is not copied (see the class docstring)
             plain = signals if type(signals) is dict else dict(signals)
-            sample = {"ts": entry.ts, "signals": plain}
-            if not batch and not self._entries:
+            sample = {"ts": entry[0], "signals": plain}
+            if not batch and not entries:
                 batch.append(sample)  # alone, nothing to split: no need to measure it
                 break
             sample_size = len(_encode(sample)) + 1
@@ -202,10 +207,17 @@ class StoreAndForward:
     @staticmethod
     def _close(counter: SeqCounter, batch: list[dict[str, Any]], out: list[Outbound]) -> None:
         if batch:
-            body = {
-                "v": PROTOCOL_VERSION,
-                "sid": counter.sid,
-                "seq": counter.take(),
-                "samples": batch,
-            }
-            out.append(Outbound(Topic.TELEMETRY, body))
+            out.append(Outbound(Topic.TELEMETRY, _telemetry(counter, batch)))
+
+
+def single_sample_body(
+    counter: SeqCounter, ts_ms: int, signals: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The body :meth:`StoreAndForward.flush` makes of a buffer holding one sample."""
+    plain = signals if type(signals) is dict else dict(signals)
+    return _telemetry(counter, [{"ts": ts_ms, "signals": plain}])
+
+
+def _telemetry(counter: SeqCounter, batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """A v1 telemetry body carrying `batch` as its ``samples``, numbered by ``counter``."""
+    return {"v": PROTOCOL_VERSION, "sid": counter.sid, "seq": counter.take(), "samples": batch}

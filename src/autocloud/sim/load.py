@@ -105,6 +105,28 @@ class LoadFleet(Fleet):
         state = {"online": online, "ts": int(time.time() * 1000)}
         self._via[vehicle.vin].publish_for(vehicle.vin, "state", _encode(state), retain=True)
 
+    def _tick_all(self, sim_ms: int, was_online: dict[str, bool]) -> None:
+        """`_tick` of every car, written out in one loop (the load benchmark's hot loop:
+        the same steps in the same order, without a method call and lookups per car)."""
+        router, places, via = self._router, self._places, self._via
+        sent = 0
+        for vehicle in self.vehicles:
+            vin = vehicle.vin
+            conn = via[vin]
+            online = vehicle.plan.online(1.0)
+            if online != was_online[vin]:
+                was_online[vin] = online
+                self._state(vehicle, online=online)  # the gateway speaks for the car
+                sent += 1
+            vehicle.tick(1.0, sim_ms, router, places)
+            messages = vehicle.outgoing(online and conn.connected)
+            if messages:
+                publish = conn.publish_for
+                for subtopic, payload in messages:
+                    publish(vin, subtopic, payload)
+                sent += len(messages)
+        self.stats.sent += sent
+
     def _tick(self, vehicle: SimVehicle, sim_ms: int, was_online: dict[str, bool]) -> None:
         conn = self._via[vehicle.vin]
         online = vehicle.plan.online(1.0)

@@ -39,16 +39,17 @@ from autocloud.sim.conditions import (
     start_dip_v,
 )
 from autocloud.sim.energy import (
+    AIR_DENSITY,
     CHARGE_EFFICIENCY,
     J_PER_KWH,
     PETROL_J_PER_L,
+    G,
     Powertrain,
     VehicleSpec,
     aux_power_w,
     charge_taper,
-    road_load_n,
 )
-from autocloud.sim.readout import Reading, signal_paths, vss_signals, vss_values
+from autocloud.sim.readout import Reading, Readout, signal_paths, vss_signals
 from autocloud.sim.vehicle_state import (
     TYRES,
     Hazards,
@@ -66,7 +67,17 @@ PAD_WEAR_MM_PER_J: Final = 1.6e-9  # ~8 mm of pad per 5,000 MJ of friction braki
 class VehicleModel:
     """One car: a spec, a :class:`VehicleState` and the physics that advance it."""
 
-    __slots__ = ("hazards", "rng", "spec", "state")
+    __slots__ = (
+        "_aux_key",
+        "_aux_w",
+        "_drag_k",
+        "_readout",
+        "_rolling_n",
+        "hazards",
+        "rng",
+        "spec",
+        "state",
+    )
 
     def __init__(
         self,
@@ -81,6 +92,13 @@ class VehicleModel:
         self.hazards = hazards if hazards is not None else Hazards()
         self.state = initial_state(spec, rng, ambient_c, self.hazards)
         self.state.lv_voltage = rest_voltage(self.state)
+        self._readout = Readout(spec)
+        # road_load_n's spec terms, as it computes them
+        self._rolling_n = spec.mass_kg * G * spec.rolling_resistance
+        self._drag_k = 0.5 * AIR_DENSITY * spec.drag_area_m2
+        # the inputs of the last aux_power_w (ambient, target, hvac on, lights on), its watts
+        self._aux_key: tuple[object, ...] = (None, None, None, None)
+        self._aux_w = 0.0
 
     # --- controls --------------------------------------------------------------------------
 
@@ -162,27 +180,55 @@ class VehicleModel:
         """
         if dt_s < 0 or speed_kmh < 0 or (distance_m is not None and distance_m < 0):
             raise ValueError("dt_s, speed_kmh and distance_m must not be negative")
+        distance = speed_kmh / 3.6 * dt_s if distance_m is None else distance_m
+        self.advance(
+            dt_s, speed_kmh, accel_ms2, moving, parked, charging_kw, hvac_on, lights_on, distance
+        )
+
+    def advance(
+        self,
+        dt_s: float,
+        speed_kmh: float,
+        accel_ms2: float,
+        moving: bool,
+        parked: bool,
+        charging_kw: float,
+        hvac_on: bool,
+        lights_on: bool,
+        distance_m: float,
+    ) -> None:
+        """:meth:`step` with every argument given, in order, and not checked: the simulator's
+        tick loop calls this for every car every second (keywords and checks cost there)."""
         s = self.state
         if moving and not s.ignition_on:
             self.start_engine()
-        distance = speed_kmh / 3.6 * dt_s if distance_m is None else distance_m
         s.speed_kmh, s.moving, s.parked = speed_kmh, moving, parked and not moving
         s.hvac_on, s.lights_on = hvac_on, lights_on
         if dt_s > 0:
             reading_was_start, s.start_pending = s.start_pending, False
-            self._drive(dt_s, distance if moving else 0.0, accel_ms2)
-            self._charge(dt_s, charging_kw)
+            self._drive(dt_s, distance_m if moving else 0.0, accel_ms2)
+            if charging_kw > 0:
+                self._charge(dt_s, charging_kw)
+            else:  # what _charge concludes without a charger, in short
+                s.charging, s.charger_kw = False, 0.0
             advance_temperatures(s, dt_s)
             advance_low_voltage(self.spec, s, dt_s, reading_was_start)
             advance_tyres_and_hazards(s, self.rng, self.hazards, dt_s)
-        s.odometer_m += distance
+        s.odometer_m += distance_m
 
     def _drive(self, dt: float, distance: float, accel: float) -> None:
         """Energy for motion and auxiliaries, regeneration, fuel, brake wear."""
         s, spec = self.state, self.spec
         # max(0.0, x) and min(a, b) written out as comparisons below (same values: the hot
-        # loop of the simulator runs this for every car every second).
-        wheel_j = road_load_n(spec, s.speed_kmh / 3.6, accel) * distance if s.moving else 0.0
+        # loop of the simulator runs this for every car every second); road_load_n inlined
+        # with its spec terms computed once (`_rolling_n`, `_drag_k`: the same floats).
+        if s.moving:
+            speed = s.speed_kmh / 3.6
+            rolling = self._rolling_n if speed > 0 else 0.0
+            force = spec.mass_kg * accel + rolling + self._drag_k * speed * speed
+            wheel_j = force * distance
+        else:
+            wheel_j = 0.0
         traction_j = wheel_j if wheel_j > 0.0 else 0.0
         braking_j = -wheel_j if -wheel_j > 0.0 else 0.0
         if braking_j:
@@ -192,14 +238,26 @@ class VehicleModel:
             s.brake_pad_mm = pad if pad > 0.0 else 0.0
             s.regen_credit_kwh += regen_j * spec.regen_efficiency / J_PER_KWH
         if s.ignition_on:
-            hvac = aux_power_w(
-                spec.powertrain,
+            # aux_power_w of these inputs, computed again only when one of them is another
+            # object (the same float objects, the bool singletons: nothing changed)
+            ambient, target, hvac_on, lights_on = (
                 s.ambient_c,
                 s.hvac_target_c,
-                hvac_on=s.hvac_on,
-                lights_on=s.lights_on,
+                s.hvac_on,
+                s.lights_on,
             )
-            aux_j = hvac * dt
+            key = self._aux_key
+            if (
+                ambient is not key[0]
+                or target is not key[1]
+                or hvac_on is not key[2]
+                or lights_on is not key[3]
+            ):
+                self._aux_key = (ambient, target, hvac_on, lights_on)
+                self._aux_w = aux_power_w(
+                    spec.powertrain, ambient, target, hvac_on=hvac_on, lights_on=lights_on
+                )
+            aux_j = self._aux_w * dt
         else:
             aux_j = PARKED_DRAIN_W * dt if spec.electric and not s.plugged_in else 0.0
         if spec.powertrain is Powertrain.HYBRID:
@@ -264,7 +322,7 @@ class VehicleModel:
 
     def values(self) -> list[Reading]:
         """:meth:`signals` as a list in the order of :meth:`signal_paths` (no dict built)."""
-        return vss_values(self.spec, self.state)
+        return self._readout.values(self.state)
 
     def ground_truth(self) -> dict[str, float]:
         """Hidden degradation and faults, for scoring predictive maintenance later."""

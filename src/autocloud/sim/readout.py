@@ -18,19 +18,21 @@ and so needs no dict per tick.
 
 from __future__ import annotations
 
-from itertools import repeat
-from typing import Final
+import math
+from typing import Any, Final
 
 from autocloud.sim.energy import (
+    ATMOSPHERE_KPA,
+    TYRE_REFERENCE_C,
     Powertrain,
     VehicleSpec,
     engine_rpm,
     seconds_to_charge,
-    tyre_hot_kpa,
 )
+from autocloud.sim.rounding import decimal_rounder, round_int
 from autocloud.sim.vehicle_state import TYRES, VehicleState
 
-__all__ = ["Reading", "signal_paths", "vss_signals", "vss_values"]
+__all__ = ["Reading", "Readout", "signal_paths", "vss_signals", "vss_values"]
 
 Reading = bool | int | float | str | list[str]
 """One signal value as the car sends it."""
@@ -126,6 +128,33 @@ _FUEL_PATHS: Final = (
     _ENGINE + "EngineHours",
 )
 _PATHS: dict[tuple[bool, bool], tuple[str, ...]] = {}
+
+VOLATILE_PATHS: Final = frozenset(
+    (
+        "Vehicle.TraveledDistance",
+        "Vehicle.LowVoltageBattery.CurrentVoltage",
+        "Vehicle.Cabin.HVAC.AmbientAirTemperature",
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed",
+        "Vehicle.Service.DistanceToService",
+        *_TYRE_TEMP,
+        *_BATTERY_PATHS[:4],  # state of charge (current, displayed, energy), range
+        _BATTERY + "CurrentPower",
+        _BATTERY + "Temperature.Average",
+        _CHARGING + "ChargeRate",
+        _CHARGING + "TimeToComplete",
+        _FUEL + "AbsoluteLevel",
+        _FUEL + "Range",
+        _FUEL + "AverageConsumption",
+        _ENGINE + "Speed",
+        _ENGINE + "EngineCoolant.Temperature",
+        _ENGINE + "EngineOil.Temperature",
+        _ENGINE + "EngineHours",
+        "Vehicle.Powertrain.Range",
+    )
+)
+"""Signals that follow quantities changing continuously while a car drives or charges
+(distance, energy, temperatures): the ones a report usually has to compare value by value.
+The simulator compares the others as one block first (`sim/vehicle.py`)."""
 _TYPE: Final = {p: p.value for p in Powertrain}  # as plain str (an enum's .value is slow)
 
 
@@ -151,40 +180,223 @@ def signal_paths(spec: VehicleSpec) -> tuple[str, ...]:
 def vss_values(spec: VehicleSpec, s: VehicleState) -> list[Reading]:
     """The car's current values in the order of :func:`signal_paths` (no dict is built:
     the simulator compares a reading with the previous one value by value)."""
-    km_to_service = spec.service_interval_km - (s.odometer_m - s.last_service_odometer_m) / 1000
-    ignition_on, climate = s.ignition_on, s.ignition_on and s.hvac_on
-    out: list[Reading] = [
-        _TYPE[spec.powertrain],
-        int(s.odometer_m),
-        "START" if s.start_reading else "ON" if ignition_on else "LOCK" if s.locked else "OFF",
-        round(s.lv_voltage, 2),
-        s.parked,
-        round(s.ambient_c, 1),
-        round(s.cabin_c, 1),
-        climate and s.ambient_c > s.hvac_target_c,
-        s.hvac_target_c,
-        _fan_pct(s) if climate else 0,
-        "AUTO",
-        ignition_on and s.lights_on,
-        False,
-        False,
-        s.trunk_open,
-        s.locked,
-        s.hood_open,
-        list(s.dtcs),
-        min(255, len(s.dtcs)),
-        round(km_to_service, 1),
-        km_to_service <= 0,
-    ]
-    warn_kpa = spec.tyre_kpa * TPMS_WARNING_SHARE
-    tyre_c = round(s.tyre_c, 1)
-    for kpa in map(round, map(tyre_hot_kpa, s.tyre_cold_kpa, repeat(s.tyre_c, len(TYRES)))):
-        out += (kpa, tyre_c, kpa < warn_kpa)
-    out += _body(s.locked, tuple(s.doors_open), tuple(s.windows_pct))
-    electric_m = _battery(spec, s, out) if spec.electric else 0
-    fuel_m = _fuel(spec, s, out) if spec.combustion else 0
-    out.append(electric_m + fuel_m)
-    return out
+    return Readout(spec).values(s)
+
+
+_round1 = decimal_rounder(1)
+_round2 = decimal_rounder(2)
+_round3 = decimal_rounder(3)
+_round0 = decimal_rounder(0)  # round(x, 0): a float
+# Half a unit of the last digit, less a margin far above floating-point error: a value
+# closer than this to its previous rounding (not zero) rounds to it again, the same float.
+_NEAR_1: Final = 0.4999e-1
+_NEAR_2: Final = 0.4999e-2
+_KELVIN: Final = 273.15
+_TYRE_REFERENCE_K: Final = TYRE_REFERENCE_C + _KELVIN  # as tyre_hot_kpa computes it
+_DISPLAY_LOW_PCT, _DISPLAY_HIGH_PCT = DISPLAY_BUFFER_PCT
+_DISPLAY_SPAN_PCT: Final = _DISPLAY_HIGH_PCT - _DISPLAY_LOW_PCT
+
+
+class Readout:
+    """:func:`vss_values` for one car, with what depends only on its spec computed once.
+
+    The simulator reads every car every second it reports, so this is its hottest code
+    (BENCHMARKS.md, "Simulator"): the spec's figures are looked up once here, rounding goes
+    through :mod:`autocloud.sim.rounding` (the same floats as ``round``, faster), and values
+    of inputs that rarely change (the ambient temperature, the battery's health, the engine
+    hours of a car whose engine is off) are rounded again only when the input changed. The
+    values are exactly those of the plain formulas: ``tests/sim/test_readout.py`` compares
+    them, type and sign of zero included, with the straightforward version this replaced.
+    """
+
+    __slots__ = (
+        "_ambient",
+        "_ambient_1",
+        "_base_kwh_per_km",
+        "_battery_kwh",
+        "_combustion",
+        "_electric",
+        "_hours",
+        "_hours_3",
+        "_kwh_per_km",
+        "_last",
+        "_net_capacity",
+        "_rated_l",
+        "_service_km",
+        "_soh",
+        "_soh_1",
+        "_tank_l",
+        "_type",
+        "_warn_kpa",
+    )
+
+    def __init__(self, spec: VehicleSpec) -> None:
+        self._type = _TYPE[spec.powertrain]
+        self._electric, self._combustion = spec.electric, spec.combustion
+        self._service_km = spec.service_interval_km
+        self._warn_kpa = spec.tyre_kpa * TPMS_WARNING_SHARE
+        self._battery_kwh = spec.battery_kwh
+        self._net_capacity = round(spec.battery_kwh)
+        self._base_kwh_per_km = spec.rated_kwh_per_100km / 100.0
+        self._tank_l, self._rated_l = spec.tank_l, spec.rated_l_per_100km
+        # Inputs that rarely change, with their roundings: recomputed when the state holds
+        # another float object (the model assigns a new one whenever it changes the value).
+        self._ambient, self._ambient_1, self._kwh_per_km = math.nan, 0.0, 0.0
+        self._soh, self._soh_1 = math.nan, 0.0
+        self._hours, self._hours_3 = math.nan, 0.0
+        # The previous reading (NaN before the first), for `_unchanged` roundings.
+        self._last: list[Any] = [math.nan] * len(signal_paths(spec))
+
+    def values(self, s: VehicleState) -> list[Reading]:
+        """The values of :func:`signal_paths`, in its order."""
+        odometer = s.odometer_m
+        km_to_service = self._service_km - (odometer - s.last_service_odometer_m) / 1000
+        ignition_on = s.ignition_on
+        climate = ignition_on and s.hvac_on
+        ambient = s.ambient_c
+        if ambient is not self._ambient:  # identity: the same float object, unchanged
+            self._ambient, self._ambient_1 = ambient, _round1(ambient)
+            self._kwh_per_km = self._base_kwh_per_km * _cold_factor(ambient)
+        locked = s.locked
+        dtcs = s.dtcs
+        cabin = s.cabin_c
+        target = s.hvac_target_c
+        if climate:
+            fan = 20.0 + 8.0 * abs(cabin - target)
+            fan = fan if fan < 100.0 else 100.0  # max(20.0, min(100.0, fan)), as comparisons
+            fan_pct = int(fan if fan > 20.0 else 20.0)
+        else:
+            fan_pct = 0
+        count = len(dtcs)
+        # A value within 0.4999 of the last digit of its previous rounding rounds to that
+        # again: take it instead of rounding (`_NEAR_1`). Not for a previous zero, whose
+        # sign depends on the value's.
+        last = self._last
+        lv, prev_lv = s.lv_voltage, last[3]
+        lv_2 = prev_lv if prev_lv and -_NEAR_2 < lv - prev_lv < _NEAR_2 else _round2(lv)
+        prev_cabin = last[6]
+        near = prev_cabin and -_NEAR_1 < cabin - prev_cabin < _NEAR_1
+        cabin_1 = prev_cabin if near else _round1(cabin)
+        prev_km = last[19]
+        near = prev_km and -_NEAR_1 < km_to_service - prev_km < _NEAR_1
+        km_1 = prev_km if near else _round1(km_to_service)
+        out: list[Reading] = [
+            self._type,
+            int(odometer),
+            "START" if s.start_reading else "ON" if ignition_on else "LOCK" if locked else "OFF",
+            lv_2,
+            s.parked,
+            self._ambient_1,
+            cabin_1,
+            climate and ambient > target,
+            target,
+            fan_pct,
+            "AUTO",
+            ignition_on and s.lights_on,
+            False,
+            False,
+            s.trunk_open,
+            locked,
+            s.hood_open,
+            list(dtcs),
+            count if count < 255 else 255,
+            km_1,
+            km_to_service <= 0,
+        ]
+        # tyre_hot_kpa per tyre, its temperature term computed once (the same floats)
+        tyre, prev_tyre = s.tyre_c, last[22]
+        near = prev_tyre and -_NEAR_1 < tyre - prev_tyre < _NEAR_1
+        tyre_c = prev_tyre if near else _round1(tyre)
+        tyre_k = tyre + _KELVIN
+        warn_kpa = self._warn_kpa
+        for cold in s.tyre_cold_kpa:
+            if cold <= 0:
+                kpa = 0
+            else:
+                gauge = (cold + ATMOSPHERE_KPA) * tyre_k / _TYRE_REFERENCE_K - ATMOSPHERE_KPA
+                kpa = round_int(gauge) if gauge > 0.0 else 0
+            out += (kpa, tyre_c, kpa < warn_kpa)
+        out += _body(locked, tuple(s.doors_open), tuple(s.windows_pct))
+        electric_m = self._battery(s, out) if self._electric else 0
+        fuel_m = self._fuel(s, out) if self._combustion else 0
+        out.append(electric_m + fuel_m)
+        self._last = out
+        return out
+
+    def _battery(self, s: VehicleState, out: list[Reading]) -> int:
+        """Traction battery and charging signals (`_BATTERY_PATHS`); the electric range in m."""
+        soc = s.soc_pct
+        energy_kwh = soc / 100.0 * self._battery_kwh
+        kwh_per_km = self._kwh_per_km
+        range_m = int(energy_kwh / kwh_per_km * 1000.0)
+        displayed = (soc - _DISPLAY_LOW_PCT) / _DISPLAY_SPAN_PCT * 100.0
+        displayed = displayed if displayed < 100.0 else 100.0  # max(0.0, min(100.0, displayed))
+        displayed = displayed if displayed > 0.0 else 0.0
+        soh = s.traction_soh_pct
+        if soh is not self._soh:
+            self._soh, self._soh_1 = soh, _round1(soh)
+        charging = s.charging
+        power = s.hv_power_w
+        last, at = self._last, len(out)  # as in `values`: reuse a rounding still valid
+        prev_soc, prev_power, prev_hv = last[at], last[at + 6], last[at + 7]
+        soc_2 = prev_soc if prev_soc and -_NEAR_2 < soc - prev_soc < _NEAR_2 else _round2(soc)
+        near = prev_power and -_NEAR_1 < power - prev_power < _NEAR_1
+        power_1 = prev_power if near else _round1(power)
+        hv = s.hv_battery_c
+        hv_1 = prev_hv if prev_hv and -_NEAR_1 < hv - prev_hv < _NEAR_1 else _round1(hv)
+        out += (
+            soc_2,
+            float(round_int(displayed)),
+            _round3(energy_kwh),
+            range_m,
+            self._soh_1,
+            self._net_capacity,
+            power_1,
+            hv_1,
+            charging,
+            s.charge_limit_pct,
+            _round1(power / 1000.0 / kwh_per_km) if charging else 0.0,
+            (
+                seconds_to_charge(soc, s.charge_limit_pct, s.charger_kw, self._battery_kwh)
+                if charging
+                else 0
+            ),
+            s.plugged_in,
+            s.plugged_in,
+        )
+        return range_m
+
+    def _fuel(self, s: VehicleState, out: list[Reading]) -> int:
+        """Fuel and engine signals (`_FUEL_PATHS`); returns the range on fuel in metres."""
+        fuel_l = s.fuel_l
+        level_pct = round_int(fuel_l / self._tank_l * 100.0)
+        range_m = int(fuel_l / self._rated_l * 100_000.0)
+        distance = s.fuel_distance_m
+        average = s.fuel_used_l / distance * 100_000.0 if distance >= 1000.0 else self._rated_l
+        running = s.engine_running
+        hours = s.engine_hours
+        if hours is not self._hours:
+            self._hours, self._hours_3 = hours, _round3(hours)
+        last, at = self._last, len(out)  # as in `values`: reuse a rounding still valid
+        prev_fuel = last[at + 1]
+        near = prev_fuel and -_NEAR_2 < fuel_l - prev_fuel < _NEAR_2
+        fuel_2 = prev_fuel if near else _round2(fuel_l)
+        out += (
+            (level_pct if level_pct < 100 else 100) if level_pct > 0 else 0,  # max(0, min(100, ·))
+            fuel_2,
+            range_m,
+            level_pct < FUEL_LOW_PCT,
+            self._tank_l,
+            ["GASOLINE"],
+            _round2(average),
+            running,
+            _round0(engine_rpm(s.speed_kmh)) if running else 0.0,
+            _round1(s.coolant_c),
+            _round1(s.oil_c),
+            "NORMAL",
+            self._hours_3,
+        )
+        return range_m
 
 
 _BODY_CACHE: dict[tuple[bool, tuple[bool, ...], tuple[int, ...]], tuple[Reading, ...]] = {}
@@ -202,77 +414,6 @@ def _body(locked: bool, doors: tuple[bool, ...], windows: tuple[int, ...]) -> tu
         if len(_BODY_CACHE) < 4096:  # a handful of states in practice; bounded anyway
             _BODY_CACHE[(locked, doors, windows)] = found
     return found
-
-
-def _fan_pct(s: VehicleState) -> int:
-    if not (s.ignition_on and s.hvac_on):
-        return 0
-    fan = 20.0 + 8.0 * abs(s.cabin_c - s.hvac_target_c)
-    fan = fan if fan < 100.0 else 100.0  # max(20.0, min(100.0, fan)), as comparisons
-    return int(fan if fan > 20.0 else 20.0)
-
-
-def _battery(spec: VehicleSpec, s: VehicleState, out: list[Reading]) -> int:
-    """Traction battery and charging signals (`_BATTERY_PATHS`); the electric range in m."""
-    energy_kwh = s.soc_pct / 100.0 * spec.battery_kwh
-    kwh_per_km = spec.rated_kwh_per_100km / 100.0 * _cold_factor(s.ambient_c)
-    range_m = int(energy_kwh / kwh_per_km * 1000.0)
-    low, high = DISPLAY_BUFFER_PCT
-    displayed = (s.soc_pct - low) / (high - low) * 100.0
-    displayed = displayed if displayed < 100.0 else 100.0  # max(0.0, min(100.0, displayed))
-    displayed = displayed if displayed > 0.0 else 0.0
-    out += (
-        round(s.soc_pct, 2),
-        float(round(displayed)),
-        round(energy_kwh, 3),
-        range_m,
-        round(s.traction_soh_pct, 1),
-        round(spec.battery_kwh),
-        round(s.hv_power_w, 1),
-        round(s.hv_battery_c, 1),
-        s.charging,
-        s.charge_limit_pct,
-        round(s.hv_power_w / 1000.0 / kwh_per_km, 1) if s.charging else 0.0,
-        (
-            seconds_to_charge(s.soc_pct, s.charge_limit_pct, s.charger_kw, spec.battery_kwh)
-            if s.charging
-            else 0
-        ),
-        s.plugged_in,
-        s.plugged_in,
-    )
-    return range_m
-
-
-def _fuel(spec: VehicleSpec, s: VehicleState, out: list[Reading]) -> int:
-    """Fuel and engine signals (`_FUEL_PATHS`); returns the range on fuel in metres."""
-    level_pct = round(s.fuel_l / spec.tank_l * 100.0)
-    range_m = int(s.fuel_l / spec.rated_l_per_100km * 100_000.0)
-    average = (
-        s.fuel_used_l / s.fuel_distance_m * 100_000.0
-        if s.fuel_distance_m >= 1000.0
-        else spec.rated_l_per_100km
-    )
-    out += (
-        (level_pct if level_pct < 100 else 100) if level_pct > 0 else 0,  # max(0, min(100, ·))
-        round(s.fuel_l, 2),
-        range_m,
-        level_pct < FUEL_LOW_PCT,
-        spec.tank_l,
-        ["GASOLINE"],
-        round(average, 2),
-        s.engine_running,
-        round(_rpm(s), 0),
-        round(s.coolant_c, 1),
-        round(s.oil_c, 1),
-        "NORMAL",
-        round(s.engine_hours, 3),
-    )
-    return range_m
-
-
-def _rpm(s: VehicleState) -> float:
-    return engine_rpm(s.speed_kmh) if s.engine_running else 0.0
 
 
 def _cold_factor(ambient_c: float) -> float:

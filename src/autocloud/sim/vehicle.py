@@ -9,27 +9,36 @@ reconnecting (store-and-forward); it may also duplicate, reorder or corrupt mess
 
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import compress
-from operator import ne
+from operator import itemgetter, ne
 from typing import Any
+
+import msgspec
 
 from autocloud.domain.protocol import Reason, Topic
 from autocloud.sim.driving import Progress, TripFollower
 from autocloud.sim.dtc import DtcMonitor
 from autocloud.sim.energy import Powertrain, VehicleSpec
 from autocloud.sim.faults import FaultPlan
-from autocloud.sim.forward import Outbound, SeqCounter, StoreAndForward
+from autocloud.sim.forward import Outbound, SeqCounter, StoreAndForward, single_sample_body
 from autocloud.sim.model import VehicleModel
 from autocloud.sim.places import Places
+from autocloud.sim.readout import VOLATILE_PATHS
 from autocloud.sim.remote import RemoteState
 from autocloud.sim.roads import Router
+from autocloud.sim.rounding import decimal_rounder
 
 PARKED_REPORT_S = 60
 FULL_REPORT_S = 60  # between full reports a car sends only what changed, as real units do
 CHARGER_KW = 11.0
 PARK_MINUTES = (2.0, 25.0)
 _SUBTOPIC = {t: t.value for t in Topic}  # as plain str (an enum's .value is slow)
+_encode = msgspec.json.encode
+_TELEMETRY = Topic.TELEMETRY.value
+_round1, _round7 = decimal_rounder(1), decimal_rounder(7)  # round(x, 1), round(x, 7)
+_NEAR_1, _NEAR_7 = 0.4999e-1, 0.4999e-7
 DRIVER_PATHS = (  # what the driver adds to the model's readings, in this order
     "Vehicle.Speed",
     "Vehicle.IsMoving",
@@ -72,7 +81,10 @@ class SimVehicle:
     _since_report_s: float = 0.0
     _since_full_s: float = 0.0
     _paths: tuple[str, ...] = field(init=False)  # of the readings, in order
+    _split: "_Split | None" = field(init=False)  # how readings are compared (`_signals`)
     _last_values: list[Any] | None = None  # the reading of the latest report
+    _last_fast: tuple[Any, ...] = ()  # its volatile values (`_Split.fast`)
+    _last_slow: tuple[Any, ...] = ()  # and the others
     _held: Outbound | None = None  # a message held back to be sent out of order
 
     def __post_init__(self) -> None:
@@ -80,6 +92,7 @@ class SimVehicle:
         self.dtc = DtcMonitor(self.model)
         self.counter = SeqCounter(self.sid)
         self._paths = self.model.signal_paths() + DRIVER_PATHS
+        self._split = _split_of(self._paths)
         self.park_left_s = self.rng.uniform(0, 120)
         self._since_report_s = PARKED_REPORT_S  # report at once when the simulation starts
         self.model.lock()
@@ -122,46 +135,52 @@ class SimVehicle:
     def tick(self, dt_s: float, now_ms: int, router: Router, places: Places) -> None:
         """Advance one tick of simulated time and queue what the car would send."""
         progress: Progress | None = None
-        if self.follower is None:
+        follower = self.follower
+        if follower is None:
             self.park_left_s -= dt_s
             if self.park_left_s <= 0:
                 self._plan_trip(router, places, now_ms)
-        if self.follower is not None:
-            progress = self.follower.step(dt_s)
+                follower = self.follower
+        model = self.model
+        if follower is not None:
+            progress = follower.step(dt_s)
             self.position, self.heading = (progress.lat, progress.lon), progress.heading
-            self.model.step(
+            # model.step(dt_s, speed, accel, moving=True, parked=False, hvac_on=True,
+            # lights_on=False, distance_m=advanced), without its keywords and checks
+            model.advance(
                 dt_s,
                 progress.speed_kmh,
                 progress.accel_ms2,
-                moving=True,
-                parked=False,
-                hvac_on=True,
-                lights_on=False,
-                distance_m=progress.advanced_m,
+                True,
+                False,
+                0.0,
+                True,
+                False,
+                progress.advanced_m,
             )
             if progress.done:
                 self._arrive()
-        else:
-            self.model.step(
-                dt_s,
-                0.0,
-                0.0,
-                moving=False,
-                parked=True,
-                charging_kw=CHARGER_KW if self.charging else 0.0,
-                hvac_on=self.remote.climate_on,
-                lights_on=False,
+        else:  # model.step(dt_s, 0.0, 0.0, moving=False, parked=True, ...), as above
+            charging_kw = CHARGER_KW if self.charging else 0.0
+            model.advance(
+                dt_s, 0.0, 0.0, False, True, charging_kw, self.remote.climate_on, False, 0.0
             )
-        ts = self.plan.vehicle_ms(now_ms)
-        for event in self.dtc.step():
-            self.buffer.add_event(ts, str(event["type"]), dict(event["data"]))
+        ts = now_ms + self.plan.skew_ms  # self.plan.vehicle_ms(now_ms), inlined
+        events = self.dtc.step()
+        if events:
+            for event in events:
+                self.buffer.add_event(ts, str(event["type"]), dict(event["data"]))
         self._since_report_s += dt_s
         self._since_full_s += dt_s
-        moving = progress is not None and not progress.done
-        report_s = self.remote.report_s
-        if moving or self.charging or self._since_report_s >= report_s or self.remote.report_now:
+        remote = self.remote
+        if (
+            (progress is not None and not progress.done)  # moving
+            or self.charging
+            or self._since_report_s >= remote.report_s
+            or remote.report_now
+        ):
             self._since_report_s = 0.0
-            self.remote.report_now = False
+            remote.report_now = False
             signals = self._signals(progress)
             if signals:
                 self.buffer.add_sample(ts, signals)
@@ -171,27 +190,50 @@ class SimVehicle:
         """What changed since the last report; everything once every `FULL_REPORT_S`.
 
         Readings are lists in the fixed order of `_paths`, so the comparison with the last
-        report and the building of the message's dict run in C (`map`, `compress`, `zip`).
+        report and the building of the message's dict run in C: `compress` keeps the
+        (path, value) pairs whose value differs (`map(ne, …)`), and `dict` takes them.
+        Most values do not change from one second to the next, so the values that do not
+        follow a continuous quantity (`_Split`) are compared first as one tuple (mostly
+        the very same objects: a pointer comparison each); only when none of them changed,
+        which is most of the time, is the diff made over the volatile values alone.
         """
         current = self._measure(progress)
         last = self._last_values
         self._last_values = current
+        split = self._split
+        if split is not None:
+            fast, slow = split.fast(current), split.slow(current)
+            last_fast, last_slow = self._last_fast, self._last_slow
+            self._last_fast, self._last_slow = fast, slow
         if self._since_full_s >= FULL_REPORT_S or last is None:
             self._since_full_s = 0.0
             return dict(zip(self._paths, current, strict=True))
-        changed = list(map(ne, last, current))
-        return dict(zip(compress(self._paths, changed), compress(current, changed), strict=True))
+        if split is not None and slow == last_slow:
+            return dict(
+                compress(zip(split.fast_paths, fast, strict=True), map(ne, last_fast, fast))
+            )
+        return dict(compress(zip(self._paths, current, strict=True), map(ne, last, current)))
 
     def _measure(self, progress: Progress | None) -> list[Any]:
         values: list[Any] = self.model.values()  # a fresh list each call
         speed = progress.speed_kmh if progress is not None else 0.0
-        values += (
-            round(speed, 1),
-            speed > 0.5,
-            round(self.position[0], 7),
-            round(self.position[1], 7),
-            round(self.heading, 1),
-        )
+        lat, lon = self.position
+        heading = self.heading
+        # A value within 0.4999 of the last digit of its previous rounding (not zero) rounds
+        # to it again (sim/readout.py, `_NEAR_1`): most seconds, for these.
+        last = self._last_values
+        if last is not None:
+            prev_speed, _, prev_lat, prev_lon, prev_heading = last[-5:]
+            near = prev_speed and -_NEAR_1 < speed - prev_speed < _NEAR_1
+            speed_1 = prev_speed if near else _round1(speed)
+            lat_7 = prev_lat if prev_lat and -_NEAR_7 < lat - prev_lat < _NEAR_7 else _round7(lat)
+            lon_7 = prev_lon if prev_lon and -_NEAR_7 < lon - prev_lon < _NEAR_7 else _round7(lon)
+            near = prev_heading and -_NEAR_1 < heading - prev_heading < _NEAR_1
+            heading_1 = prev_heading if near else _round1(heading)
+        else:
+            speed_1, lat_7, lon_7 = _round1(speed), _round7(lat), _round7(lon)
+            heading_1 = _round1(heading)
+        values += (speed_1, speed > 0.5, lat_7, lon_7, heading_1)
         return values
 
     @property
@@ -203,25 +245,52 @@ class SimVehicle:
 
     # --- what goes on the wire -----------------------------------------------------------
     def outgoing(self, online: bool) -> list[tuple[str, bytes]]:
-        """Messages to publish now: nothing while offline (the buffer keeps it all)."""
-        if not online or len(self.buffer) < (self.batch_samples if self.follower else 1):
+        """Messages to publish now: nothing while offline (the buffer keeps it all).
+
+        The fault plan's per-message draws (`reorder`, `duplicate`, `bad_input`) are
+        written out here, in the same order and with the same draws, as this runs for every
+        car every second.
+        """
+        buffer = self.buffer
+        if not online or len(buffer) < (self.batch_samples if self.follower else 1):
             return []
+        plan = self.plan
+        sample = buffer.take_sample() if self._held is None else None
+        if sample is not None:  # one sample, nothing held: the usual second, in short
+            body = single_sample_body(self.counter, *sample)
+            # plan.reorder(), then as below
+            if plan.reorder_rate > 0 and plan.rng.random() < plan.reorder_rate:
+                self._held = Outbound(Topic.TELEMETRY, body)
+                return []
+            payload = _encode(body)
+            if plan.duplicate_rate > 0 and plan.rng.random() < plan.duplicate_rate:
+                sent = [(_TELEMETRY, payload), (_TELEMETRY, payload)]
+            else:
+                sent = [(_TELEMETRY, payload)]
+            if plan.bad_input_rate > 0 and plan.rng.random() < plan.bad_input_rate:
+                sent.append(self._corrupted(Outbound(Topic.TELEMETRY, body)))
+            return sent
         out: list[tuple[str, bytes]] = []
-        for message in self.buffer.flush(self.counter, self.batch_samples):
-            payload = message.payload()
-            if self._held is not None:  # the held one goes after this: out of order
+        for message in buffer.flush(self.counter, self.batch_samples):
+            payload = _encode(message.body)  # message.payload()
+            held = self._held
+            if held is not None:  # the held one goes after this: out of order
                 out.append((message.kind.value, payload))
-                out.append((self._held.kind.value, self._held.payload()))
+                out.append((held.kind.value, _encode(held.body)))
                 self._held = None
                 continue
-            if message.kind is Topic.TELEMETRY and self.plan.reorder():
+            telemetry = message.kind is Topic.TELEMETRY
+            # plan.reorder()
+            if telemetry and plan.reorder_rate > 0 and plan.rng.random() < plan.reorder_rate:
                 self._held = message
                 continue
             subtopic = _SUBTOPIC[message.kind]
             out.append((subtopic, payload))
-            if self.plan.duplicate():
+            # plan.duplicate()
+            if plan.duplicate_rate > 0 and plan.rng.random() < plan.duplicate_rate:
                 out.append((subtopic, payload))
-            if message.kind is Topic.TELEMETRY and self.plan.bad_input():
+            # plan.bad_input()
+            if telemetry and plan.bad_input_rate > 0 and plan.rng.random() < plan.bad_input_rate:
                 out.append(self._corrupted(message))
         return out
 
@@ -231,3 +300,31 @@ class SimVehicle:
         payload, reason = self.plan.corrupt(body)
         self.bad_sent[Reason(reason).value] += 1
         return Topic.TELEMETRY.value, payload
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """A kind of car's readings in two parts: the volatile values (`VOLATILE_PATHS` and the
+    driver's speed and position), which change most seconds, and all the others."""
+
+    fast: Callable[[list[Any]], tuple[Any, ...]]  # the volatile values, in reading order
+    slow: Callable[[list[Any]], tuple[Any, ...]]  # the others
+    fast_paths: tuple[str, ...]  # the paths of `fast`, in the same order
+
+
+_SPLITS: dict[tuple[str, ...], _Split | None] = {}
+_VOLATILE = VOLATILE_PATHS | set(DRIVER_PATHS) - {"Vehicle.IsMoving"}
+
+
+def _split_of(paths: tuple[str, ...]) -> _Split | None:
+    """The split of readings with these `paths` (one per kind of car); None if either part
+    would have fewer than two values (an `itemgetter` of one index returns no tuple)."""
+    if paths not in _SPLITS:
+        fast = [i for i, path in enumerate(paths) if path in _VOLATILE]
+        slow = [i for i, path in enumerate(paths) if path not in _VOLATILE]
+        _SPLITS[paths] = (
+            _Split(itemgetter(*fast), itemgetter(*slow), tuple(paths[i] for i in fast))
+            if len(fast) > 1 and len(slow) > 1
+            else None
+        )
+    return _SPLITS[paths]
