@@ -259,12 +259,14 @@ def _topics(job: PublishJob) -> list[str]:
 
 
 class _LeanSender:
-    """`LeanPublisher` behind `_Sender`. Unpaced, it writes every ~64 KiB; paced, it writes
-    before every wait and at least every millisecond, so a message leaves at most ~1 ms after
-    its `ts` was taken."""
+    """`LeanPublisher` behind `_Sender`. Unpaced, it writes every ~64 KiB. Paced, it works in
+    quanta of `QUANTUM_S`: a message due within the quantum is queued at once (up to one
+    quantum early) and the queue is written once a quantum, so a message leaves at most one
+    quantum after its `ts` was taken. One write, one look for PUBACKs and one sleep per
+    quantum instead of a write and a wake-up per message (waiting in `select` woke the
+    process for every PUBACK: ~110 µs of CPU per paced message against ~20 µs unpaced)."""
 
-    PACED_FLUSH_S = 0.001
-    EARLY_S = 0.0005  # a paced message may leave this much early instead of a select call
+    QUANTUM_S = 0.002
 
     def __init__(self, pub: LeanPublisher, topics: list[str], paced: bool) -> None:
         self.pub = pub
@@ -281,9 +283,11 @@ class _LeanSender:
 
     def wait_until(self, when: float) -> None:
         pub = self.pub
-        while (left := when - time.time()) > self.EARLY_S:
+        left = when - time.time()
+        if left > self.QUANTUM_S:  # else: due within this quantum, queue it now
             pub.flush()
-            pub.poll(left)
+            pub.poll(0.0)  # PUBACKs so far, without waking for each one that arrives
+            time.sleep(left)  # then every message due in the next quantum goes at once
 
     def wait_for_window(self, sent: int, window: int) -> None:
         pub = self.pub
@@ -295,7 +299,7 @@ class _LeanSender:
         pub = self.pub
         pub.publish(self.topics[topic], body)
         if pub.buffered >= FLUSH_BYTES or (
-            self.paced and time.monotonic() - pub.flushed_at >= self.PACED_FLUSH_S
+            self.paced and time.monotonic() - pub.flushed_at >= self.QUANTUM_S
         ):
             pub.flush()
             pub.read()
