@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 
 from autocloud.adapters.sql.store import SqlStore
-from autocloud.domain.records import DeadLetter, Point, Value, Vehicle, WriteBatch
+from autocloud.domain.records import DeadLetter, Point, Value, Vehicle, WriteBatch, frames_of
 from autocloud.domain.signal_table import SIGNALS
 from autocloud.domain.vin import check_digit, validate_vin
 
@@ -77,12 +77,12 @@ def reported(store: SqlStore, vehicle: Vehicle) -> dict[str, tuple[Value, int]]:
 def record(store: SqlStore, vehicle: Vehicle, samples: list[tuple[str, int, Value]]) -> None:
     """Commit samples as history rows (and nothing else)."""
     points = [point(store, vehicle, p, ts, v) for p, ts, v in samples]
-    store.telemetry.commit(WriteBatch(received_ms=T0, history=points))
+    store.telemetry.commit(WriteBatch(received_ms=T0, history=frames_of(points)))
 
 
 def set_twin(store: SqlStore, vehicle: Vehicle, values: dict[str, Value], ts: int = T0) -> None:
     points = [point(store, vehicle, p, ts, v) for p, v in values.items()]
-    store.telemetry.commit(WriteBatch(received_ms=ts + 50, twin=points))
+    store.telemetry.commit(WriteBatch(received_ms=ts + 50, twin=frames_of(points)))
 
 
 def dead_letter(

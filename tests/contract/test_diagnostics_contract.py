@@ -15,7 +15,7 @@ from autocloud.domain.alerts import (
 from autocloud.domain.dtc import Severity
 from autocloud.domain.dtc_active import ActiveDtc, DtcTransition, DtcUpdate
 from autocloud.domain.errors import NotFound
-from autocloud.domain.records import Point, WriteBatch
+from autocloud.domain.records import Point, WriteBatch, frames_of
 from tests.contract.helpers import SPEED, T0, add_vehicle
 
 HOT = SignalCondition("Vehicle.Speed", Op.GT, 100.0, 5.0, 30.0)
@@ -184,7 +184,9 @@ def test_deleting_or_changing_a_rule_resolves_its_open_alerts(brands: SqlStore) 
 def test_twin_values_seed_guards(brands: SqlStore) -> None:
     v = add_vehicle(brands, 1)
     ids = brands.telemetry.signal_ids([SPEED, "Vehicle.IsMoving"])
-    twin = [Point(v.id, ids[SPEED], T0, 0.0), Point(v.id, ids["Vehicle.IsMoving"], T0 + 1, False)]
+    twin = frames_of(
+        [Point(v.id, ids[SPEED], T0, 0.0), Point(v.id, ids["Vehicle.IsMoving"], T0 + 1, False)]
+    )
     brands.telemetry.commit(WriteBatch(received_ms=T0, twin=twin))
     found = brands.alerts.twin_values([v.id, 999], [SPEED, "Vehicle.IsMoving", "Vehicle.Nope"])
     assert found == {v.id: {SPEED: (T0, 0.0), "Vehicle.IsMoving": (T0 + 1, False)}, 999: {}}

@@ -12,6 +12,7 @@ from autocloud.domain.records import (
     Vehicle,
     VehicleRef,
     WriteBatch,
+    frames_of,
 )
 from autocloud.domain.replay import SeqWindow
 from tests.contract.helpers import SOC, SPEED, T0, add_vehicle, make_vin, point, record
@@ -151,8 +152,8 @@ def test_deleted_vehicle_leaves_no_telemetry_to_a_new_vehicle(brands: SqlStore) 
     tel.commit(
         WriteBatch(
             received_ms=T0,
-            history=[point(brands, old, SPEED, T0, 50.0)],
-            twin=[point(brands, old, SPEED, T0, 50.0)],
+            history=frames_of([point(brands, old, SPEED, T0, 50.0)]),
+            twin=frames_of([point(brands, old, SPEED, T0, 50.0)]),
             presence=[PresenceChange(old.id, True, T0, "boot-1")],
             windows={(old.id, "boot-1"): window},
         )

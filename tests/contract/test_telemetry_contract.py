@@ -31,6 +31,7 @@ from autocloud.domain.records import (
     Vehicle,
     VehicleRef,
     WriteBatch,
+    frames_of,
 )
 from autocloud.domain.replay import SeqWindow
 from autocloud.ports.stores import SignalCondition
@@ -118,15 +119,19 @@ def _full_batch(store: SqlStore, vehicle: Vehicle) -> WriteBatch:
     window.offer(42)
     return WriteBatch(
         received_ms=T0 + 900,
-        history=[
-            point(store, vehicle, SPEED, T0, 48.5),
-            point(store, vehicle, SPEED, T0 + 500, 50.0),
-            point(store, vehicle, LIGHTS, T0, "AUTO"),
-        ],
-        twin=[
-            point(store, vehicle, SPEED, T0 + 500, 50.0),
-            point(store, vehicle, LIGHTS, T0, "AUTO"),
-        ],
+        history=frames_of(
+            [
+                point(store, vehicle, SPEED, T0, 48.5),
+                point(store, vehicle, SPEED, T0 + 500, 50.0),
+                point(store, vehicle, LIGHTS, T0, "AUTO"),
+            ]
+        ),
+        twin=frames_of(
+            [
+                point(store, vehicle, SPEED, T0 + 500, 50.0),
+                point(store, vehicle, LIGHTS, T0, "AUTO"),
+            ]
+        ),
         events=[EventRecord(vehicle.id, T0 + 200, "harsh_braking", {"decel": 6.1}, T0 + 900)],
         presence=[PresenceChange(vehicle.id, True, T0 - 60_000, "boot-1")],
         windows={(vehicle.id, "boot-1"): window},
@@ -239,10 +244,12 @@ def test_redelivered_history_is_idempotent(brands: SqlStore) -> None:
     tel = brands.telemetry
     vehicle = add_vehicle(brands, 1)
     rows = [point(brands, vehicle, SOC, T0 + i * 1000, 50.0 - i) for i in range(3)]
-    tel.commit(WriteBatch(received_ms=T0, history=rows))
-    tel.commit(WriteBatch(received_ms=T0 + 5000, history=rows))
+    tel.commit(WriteBatch(received_ms=T0, history=frames_of(rows)))
+    tel.commit(WriteBatch(received_ms=T0 + 5000, history=frames_of(rows)))
     # Same (vehicle, signal, ts) with another value: the later write wins, as in the twin.
-    tel.commit(WriteBatch(received_ms=T0 + 6000, history=[point(brands, vehicle, SOC, T0, 1.0)]))
+    tel.commit(
+        WriteBatch(received_ms=T0 + 6000, history=frames_of([point(brands, vehicle, SOC, T0, 1.0)]))
+    )
     got = tel.history(vehicle.id, [SOC], T0, T0 + 10_000, after=None, limit=100)
     assert got == [
         HistoryRow(SOC, T0, 1.0),
@@ -258,9 +265,9 @@ def test_one_batch_may_repeat_a_key(brands: SqlStore) -> None:
     brands.telemetry.commit(
         WriteBatch(
             received_ms=T0,
-            history=[
-                point(brands, vehicle, SOC, T0, 10.0),
-                point(brands, vehicle, SOC, T0, 11.0),
+            history=[  # two frames of one instant: merged, the later value winning
+                frames_of([point(brands, vehicle, SOC, T0, 10.0)])[0],
+                frames_of([point(brands, vehicle, SOC, T0, 11.0)])[0],
             ],
             presence=[
                 PresenceChange(vehicle.id, True, T0, "s1"),
@@ -298,7 +305,7 @@ def test_twin_merges_a_late_write_signal_by_signal(brands: SqlStore) -> None:
         point(brands, vehicle, LIGHTS, T0, "AUTO"),  # not there yet: taken, however old
         point(brands, other, SPEED, T0 + 500, 12.0),  # the other vehicle: in order
     ]
-    brands.telemetry.commit(WriteBatch(received_ms=T0 + 9000, twin=late))
+    brands.telemetry.commit(WriteBatch(received_ms=T0 + 9000, twin=frames_of(late)))
     assert reported(brands, vehicle) == {
         SPEED: (80.0, T0 + 2000),
         SOC: (49.0, T0 + 3000),
@@ -704,8 +711,10 @@ def test_purge_history_removes_rows_and_events_before_the_cut(brands: SqlStore) 
     tel.commit(
         WriteBatch(
             received_ms=T0 + 2000,
-            history=[point(brands, vehicle, SPEED, T0 + i * 1000, 10.0 * i) for i in range(3)],
-            twin=[point(brands, vehicle, SPEED, T0 + 2000, 20.0)],
+            history=frames_of(
+                [point(brands, vehicle, SPEED, T0 + i * 1000, 10.0 * i) for i in range(3)]
+            ),
+            twin=frames_of([point(brands, vehicle, SPEED, T0 + 2000, 20.0)]),
             events=[
                 EventRecord(vehicle.id, T0, "door_opened", {}, T0 + 2000),
                 EventRecord(vehicle.id, T0 + 2000, "door_closed", {}, T0 + 2000),

@@ -343,7 +343,7 @@ def test_bad_input_becomes_exactly_one_dead_letter_in_the_ingest_pipeline() -> N
     batch = pipeline.run(messages, NOW)
     assert Counter(d.reason for d in batch.out.dead_letters) == claimed
     assert set(claimed) == set(BAD_INPUT_REASONS)
-    assert [(p.ts, p.value) for p in batch.out.history] == [(NOW - 500, 10.0)]
+    assert [(f.ts, list(f.values.values())) for f in batch.out.history] == [(NOW - 500, [10.0])]
 
 
 # --- store and forward -----------------------------------------------------------------------

@@ -62,11 +62,12 @@ def test_valid_message_reaches_history_and_twin(env: Any) -> None:
     service, store, link = env
     batch = service.handle([msg(A, tele(1, {"Vehicle.Speed": 50, "Vehicle.IsMoving": True}))])
     assert reasons(batch) == []
-    assert {(p.signal_id, p.value) for p in batch.out.history} == {
-        (store.ids["Vehicle.Speed"], 50.0),
-        (store.ids["Vehicle.IsMoving"], True),
+    [frame] = batch.out.history
+    assert frame.values == {
+        store.ids["Vehicle.Speed"]: 50.0,
+        store.ids["Vehicle.IsMoving"]: True,
     }
-    assert len(batch.out.twin) == 2
+    assert batch.out.twin == [frame]  # one frame: one history row and one twin update
     assert len(link.acked) == 1
 
 
@@ -123,7 +124,7 @@ def test_good_values_of_a_partly_bad_message_are_kept(env: Any) -> None:
             )
         ]
     )
-    assert [p.value for p in batch.out.history] == [80.5]
+    assert [list(f.values.values()) for f in batch.out.history] == [[80.5]]
     assert reasons(batch) == ["out_of_range", "unknown_signal"]
 
 
@@ -169,8 +170,10 @@ def test_twin_takes_the_latest_sample_regardless_of_arrival_order(env: Any) -> N
             ),
         ]
     )
-    assert [p.value for p in batch.out.twin] == [30.0]
-    assert sorted(p.ts for p in batch.out.history) == [
+    # Every instant is a frame for both; the store keeps the newest of each signal in the twin.
+    newest = max(batch.out.twin, key=lambda frame: frame.ts)
+    assert list(newest.values.values()) == [30.0]
+    assert sorted(f.ts for f in batch.out.history) == [
         NOW - 3000,
         NOW - 2000,
         NOW - 1000,
@@ -254,7 +257,7 @@ def test_a_poison_message_is_isolated_and_dead_lettered(env: Any, monkeypatch: A
     kept = [d for b in store.batches for d in b.dead_letters]
     assert [(d.reason, d.payload) for d in kept] == [("internal_error", b'{"poison": true}')]
     assert "RuntimeError: boom" in kept[0].detail
-    assert [p.value for b in store.batches for p in b.history] == [1.0]
+    assert [list(f.values.values()) for b in store.batches for f in b.history] == [[1.0]]
 
 
 def test_huge_seq_jumps_and_values_are_refused_or_cheap(env: Any) -> None:

@@ -1,5 +1,6 @@
 """Plain values that move between the core, the services and the stores."""
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -56,16 +57,40 @@ class VehicleRef:
 
 
 class Point(NamedTuple):
-    """One signal value at one instant of one vehicle.
-
-    A named tuple, not a dataclass: ingest makes one per signal (hundreds of thousands a
-    second), and a tuple of plain values is cheaper to build and is left alone by the cycle GC.
-    """
+    """One signal value at one instant of one vehicle (what tests and tools write with;
+    ingest itself works in `Frame`s)."""
 
     vehicle_id: int
     signal_id: int
     ts: int
     value: Value
+
+
+class Frame(NamedTuple):
+    """The signals one vehicle sampled at one instant, keyed by signal id.
+
+    Ingest's unit of work: one frame is one history row and one update of the vehicle's
+    twin. A message of one instant (the usual case) makes exactly one frame, so the store can
+    encode its body once for both, instead of handling twenty separate values twice. A named
+    tuple: ingest makes one per message, and the cycle GC leaves tuples of plain values alone.
+    """
+
+    vehicle_id: int
+    ts: int
+    values: dict[int, Value]
+
+
+def frames_of(points: Iterable[Point]) -> list[Frame]:
+    """Points grouped into frames by (vehicle, ts), in first-seen order; of a signal given
+    twice for one instant the later value wins."""
+    frames: dict[tuple[int, int], Frame] = {}
+    for p in points:
+        key = (p.vehicle_id, p.ts)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = Frame(p.vehicle_id, p.ts, {})
+        frame.values[p.signal_id] = p.value
+    return list(frames.values())
 
 
 @dataclass(slots=True)
@@ -130,8 +155,8 @@ class WriteBatch:
     """
 
     received_ms: int = 0
-    history: list[Point] = field(default_factory=list)
-    twin: list[Point] = field(default_factory=list)
+    history: list[Frame] = field(default_factory=list)  # one row per (vehicle, ts)
+    twin: list[Frame] = field(default_factory=list)  # newest value per (vehicle, signal) wins
     events: list[EventRecord] = field(default_factory=list)
     presence: list[PresenceChange] = field(default_factory=list)
     windows: dict[tuple[int, str], SeqWindow] = field(default_factory=dict)

@@ -16,21 +16,33 @@ from autocloud.domain.records import PresenceChange, Value, WriteBatch
 _encode: Final = msgspec.json.encode
 
 
-def history_rows(batch: WriteBatch) -> list[HistoryTuple]:
+def history_rows(batch: WriteBatch, encoded: dict[int, str]) -> list[HistoryTuple]:
     """One row per (vehicle, ts): the body of every signal sampled at that instant, keyed by
     signal id (msgspec writes the integer keys as JSON strings).
 
-    A signal given twice for the same instant keeps its later value, as a redelivered or
-    corrected sample would in a later batch (the store merges bodies the same way).
+    Frames of the same instant are merged, the later value of a signal winning, as a
+    redelivered or corrected sample would in a later batch (the store merges bodies the same
+    way). Each body written is remembered in `encoded` by the id of its values, so the twin's
+    rows reuse the JSON of a frame instead of encoding it again.
     """
     bodies: dict[tuple[int, int], dict[int, Value]] = {}
-    for vehicle_id, signal_id, ts, value in batch.history:
+    merged: set[tuple[int, int]] = set()
+    for vehicle_id, ts, values in batch.history:
         key = (vehicle_id, ts)
-        body = bodies.get(key)
-        if body is None:
-            body = bodies[key] = {}
-        body[signal_id] = value
-    return [(k[0], k[1], _encode(bodies[k]).decode()) for k in sorted(bodies)]
+        held = bodies.get(key)
+        if held is None:
+            bodies[key] = values
+        else:
+            bodies[key] = {**held, **values}  # a new dict: a frame is never altered
+            merged.add(key)
+    rows: list[HistoryTuple] = []
+    for key in sorted(bodies):
+        values = bodies[key]
+        body = _encode(values).decode()
+        if key not in merged:
+            encoded[id(values)] = body
+        rows.append((key[0], key[1], body))
+    return rows
 
 
 def window_rows(batch: WriteBatch) -> list[WindowTuple]:

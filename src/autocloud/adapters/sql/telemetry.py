@@ -151,7 +151,9 @@ class SqlTelemetry:
 
     def commit(self, batch: WriteBatch) -> None:
         hot = self._dialect.hot
-        history_rows, twin_rows = batch_rows.history_rows(batch), twin_store.rows_of(batch)
+        encoded: dict[int, str] = {}  # JSON of each frame's values, shared by history and twin
+        history_rows = batch_rows.history_rows(batch, encoded)
+        twin_rows = twin_store.rows_of(batch, encoded)
         window_rows = batch_rows.window_rows(batch)
         with translated(), self._engine.begin() as conn:
             if history_rows:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, select
 
 from autocloud.adapters.sql.dialect import TwinTuple
 from autocloud.adapters.sql.schema import twin
-from autocloud.domain.records import Point, Value, WriteBatch
+from autocloud.domain.records import Frame, Value, WriteBatch
 
 _encode: Final = msgspec.json.encode
 _decode: Final = msgspec.json.decode
@@ -24,35 +24,45 @@ _decode: Final = msgspec.json.decode
 Stored = dict[int, tuple[Value, int, int]]  # signal id -> (value, ts, received_ms)
 
 
-def rows_of(batch: WriteBatch) -> list[TwinTuple]:
+def rows_of(batch: WriteBatch, encoded: dict[int, str]) -> list[TwinTuple]:
     """One row per vehicle, in vehicle order: the batch's newest value of each signal.
 
-    `Record` already keeps one point per (vehicle, signal), the newest; this keeps the rule
-    for any caller.
+    A vehicle with one frame in the batch (the usual case) takes that frame's body as
+    `encoded` holds it (history's JSON, keyed by the id of the frame's values); with several,
+    each signal takes its newest value, of equal ts the later one.
     """
     now = batch.received_ms
-    latest: dict[int, dict[int, Point]] = {}
-    for p in batch.twin:
-        mine = latest.get(p.vehicle_id)
-        if mine is None:
-            mine = latest[p.vehicle_id] = {}
-        held = mine.get(p.signal_id)
-        if held is None or p.ts >= held.ts:
-            mine[p.signal_id] = p
-    rows: list[TwinTuple] = []
-    for vehicle_id in sorted(latest):
-        points = latest[vehicle_id]
-        stamps = {p.ts for p in points.values()}
-        if len(stamps) == 1:  # the usual case: one instant, so one [ts, received_ms] for all
-            (ts,) = stamps
-            stamp = f"[{ts},{now}]"
-            meta = "{" + ",".join([f'"{key}":{stamp}' for key in points]) + "}"
-            newest = oldest = ts
+    single: dict[int, Frame] = {}
+    several: dict[int, list[Frame]] = {}
+    for frame in batch.twin:
+        vehicle_id = frame[0]
+        if vehicle_id in several:
+            several[vehicle_id].append(frame)
+        elif vehicle_id in single:
+            several[vehicle_id] = [single.pop(vehicle_id), frame]
         else:
-            meta = _encode({key: (p.ts, now) for key, p in points.items()}).decode()
-            newest, oldest = max(stamps), min(stamps)
-        body = _encode({key: p.value for key, p in points.items()}).decode()
-        rows.append((vehicle_id, body, meta, newest, oldest))
+            single[vehicle_id] = frame
+    rows: list[TwinTuple] = []
+    for vehicle_id in sorted(single.keys() | several.keys()):
+        only = single.get(vehicle_id)
+        if only is not None:
+            _, ts, values = only
+            body = encoded.get(id(values)) or _encode(values).decode()
+            stamp = f"[{ts},{now}]"
+            # {"12":[ts,now],"14":[ts,now],...} without a dict or a list per signal
+            meta = '{"' + f'":{stamp},"'.join(map(str, values)) + f'":{stamp}}}'
+            rows.append((vehicle_id, body, meta, ts, ts))
+            continue
+        latest: dict[int, tuple[Value, int]] = {}
+        for _, ts, values in several[vehicle_id]:
+            for key, value in values.items():
+                held = latest.get(key)
+                if held is None or ts >= held[1]:
+                    latest[key] = (value, ts)
+        stamps = [ts for _, ts in latest.values()]
+        body = _encode({key: held[0] for key, held in latest.items()}).decode()
+        meta = _encode({key: (held[1], now) for key, held in latest.items()}).decode()
+        rows.append((vehicle_id, body, meta, max(stamps), min(stamps)))
     return rows
 
 

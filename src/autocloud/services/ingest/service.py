@@ -283,7 +283,7 @@ class IngestService:
         kinds = Counter(item.kind for item in batch.items)
         for kind, count in kinds.items():
             m.messages_in.labels(kind.value if kind else "invalid").inc(count)
-        m.signals_in.inc(len(batch.out.history))
+        m.signals_in.inc(sum([len(frame.values) for frame in batch.out.history]))
         for reason, count in Counter(dead.reason for dead in batch.out.dead_letters).items():
             m.dead_letters.labels(reason).inc(count)
         now = self._clock.now_ms()

@@ -33,7 +33,7 @@ from autocloud.domain.protocol import (
 from autocloud.domain.records import (
     DeadLetter,
     EventRecord,
-    Point,
+    Frame,
     PresenceChange,
     Reply,
     Value,
@@ -326,7 +326,11 @@ class Dedupe:
 
 @dataclass(slots=True)
 class Record:
-    """Samples to history and twin (latest per signal, in timestamp order), events, presence."""
+    """Samples to history and twin as frames (one per vehicle and instant), events, presence.
+
+    The same frames go to both: history keeps every one, the twin the newest value of each
+    signal (the store resolves that per vehicle, whatever the order of arrival).
+    """
 
     store: TelemetryWriter
 
@@ -336,31 +340,24 @@ class Record:
         for i in live:
             paths.update([p for p, _, _ in i.points])
         ids = self.store.signal_ids(paths) if paths else {}
-        latest: dict[int, dict[int, Point]] = {}  # vehicle -> signal -> newest point
-        history = batch.out.history
+        frames = batch.out.history
         for item in live:
             assert item.vehicle is not None
-            vid = item.vehicle.id
-            if item.points:
-                points = [Point(vid, ids[path], ts, value) for path, ts, value in item.points]
-                history += points
-                mine = latest.get(vid)
-                if mine is None and _one_sample(item.message):
-                    # The usual case: the vehicle's first message in the batch, one instant.
-                    latest[vid] = {p.signal_id: p for p in points}
+            points = item.points
+            if points:
+                vid = item.vehicle.id
+                if _one_sample(item.message):  # the usual case: one instant, one frame
+                    frames.append(Frame(vid, points[0][1], {ids[p]: v for p, _, v in points}))
                 else:
-                    if mine is None:
-                        mine = latest[vid] = {}
-                    # Arrival order, not sorted: the newest ts wins the twin whatever the
-                    # order, and of equal ts the later one, as a stable sort by ts would.
-                    for point in points:
-                        held = mine.get(point.signal_id)
-                        if held is None or point.ts >= held.ts:
-                            mine[point.signal_id] = point
+                    by_ts: dict[int, dict[int, Value]] = {}
+                    for path, ts, value in points:
+                        values = by_ts.get(ts)
+                        if values is None:
+                            values = by_ts[ts] = {}
+                        values[ids[path]] = value
+                    frames += [Frame(vid, ts, values) for ts, values in by_ts.items()]
             _ROUTES.get(type(item.message), _nothing)(batch, item)
-        twin = batch.out.twin
-        for mine in latest.values():
-            twin += mine.values()
+        batch.out.twin += frames
 
 
 def _one_sample(message: Message | None) -> bool:
