@@ -413,7 +413,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
     from autocloud.adapters.sql.positions import SqlPositions
 
     feed = PositionFeed()
-    feed.attach(hub)
+    ingest.after_commit.append(feed.on_commit)
     registry.before_remove.append(_forget_position(feed, store.commands.vin_of))
     platform.positions = PositionsService(
         SqlPositions(store.engine, store.telemetry.signal_ids, store.dialect.body),

@@ -57,7 +57,10 @@ class DtcStage:
         self._pending: tuple[Batch, dict[int, VehicleDtcs]] | None = None
 
     def __call__(self, batch: Batch) -> None:
-        relevant = [i for i in batch.live() if _is_relevant(i)]
+        if DTC_LIST in batch.paths:
+            relevant = [i for i in batch.live() if _is_relevant(i)]
+        else:  # the usual batch: no DTC list anywhere, only events can matter
+            relevant = [i for i in batch.live() if isinstance(i.message, Event) and _is_relevant(i)]
         self._pending = None
         if not relevant:
             return

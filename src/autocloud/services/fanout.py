@@ -11,7 +11,7 @@ the publisher's thread and must only hand the changes on (e.g. to a queue).
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,7 @@ class Subscription:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Change | None]
     accepts: Callable[[Change], bool]
+    kinds: frozenset[str] | None = None  # the kinds `accepts` can take (None: any)
     lagged: int = 0
 
     def offer(self, change: Change) -> None:
@@ -46,6 +47,7 @@ class Listener:
 
     accepts: Callable[[Change], bool]
     deliver: Callable[[list[Change]], None]
+    kinds: frozenset[str] | None = None  # the kinds `accepts` can take (None: any)
 
 
 @dataclass
@@ -58,9 +60,13 @@ class Hub:
     _listeners: set[Listener] = field(default_factory=set)
 
     def listen(
-        self, accepts: Callable[[Change], bool], deliver: Callable[[list[Change]], None]
+        self,
+        accepts: Callable[[Change], bool],
+        deliver: Callable[[list[Change]], None],
+        kinds: Collection[str] | None = None,
     ) -> Listener:
-        listener = Listener(accepts, deliver)
+        """`kinds`: the only kinds `accepts` can take, if known (see `wants`)."""
+        listener = Listener(accepts, deliver, None if kinds is None else frozenset(kinds))
         with self._lock:
             self._listeners.add(listener)
         return listener
@@ -69,8 +75,16 @@ class Hub:
         with self._lock:
             self._listeners.discard(listener)
 
-    def subscribe(self, accepts: Callable[[Change], bool]) -> Subscription:
-        sub = Subscription(asyncio.get_running_loop(), asyncio.Queue(self.queue_size), accepts)
+    def subscribe(
+        self, accepts: Callable[[Change], bool], kinds: Collection[str] | None = None
+    ) -> Subscription:
+        """`kinds`: the only kinds `accepts` can take, if known (see `wants`)."""
+        sub = Subscription(
+            asyncio.get_running_loop(),
+            asyncio.Queue(self.queue_size),
+            accepts,
+            None if kinds is None else frozenset(kinds),
+        )
         with self._lock:
             self._subs.add(sub)
         return sub
@@ -101,6 +115,14 @@ class Hub:
     @property
     def subscribers(self) -> int:
         return len(self._subs)
+
+    def wants(self, kind: str) -> bool:
+        """Whether a subscriber or listener may take changes of `kind` now, so a publisher
+        can skip building changes nobody takes (ingest's twin changes: one per message). A
+        subscriber that arrives later gets the next batch's changes, as if it came then."""
+        with self._lock:
+            takers: list[Subscription | Listener] = [*self._subs, *self._listeners]
+        return any(t.kinds is None or kind in t.kinds for t in takers)
 
 
 def _deliver(sub: Subscription, changes: list[Change]) -> None:

@@ -5,8 +5,10 @@ signal of it: at 10,000 vehicles reporting each second that is 10,000 events and
 second per browser. The map needs far less: where each car is, where it heads, how fast, its
 energy level, and whether it is online and charging.
 
-`PositionFeed` listens to the hub (on the publisher's thread: it only folds) and keeps each
-vehicle's latest map fields (`domain/positions.py`), with a sequence number per change.
+`PositionFeed` follows ingest's committed batches (`on_commit`, on the ingest thread: it only
+folds the few map signals of each message) and keeps each vehicle's latest map fields
+(`domain/positions.py`), with a sequence number per change. It reads the batch, not the hub's
+twin changes, so ingest builds those only while a stream subscriber wants them.
 A stream subscriber holds a `PositionCursor`: once per interval it takes the vehicles that
 changed since its last take, keeps those its own filter accepts (the stream's tenant and
 owner filter, `routes_stream.change_filter`, applied to each vehicle's latest change), and
@@ -18,7 +20,7 @@ sends them as one `positions` event of columns. Rows carry the vehicle's latest 
 
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -33,8 +35,10 @@ from autocloud.domain.positions import (
     columns,
     snapshot_columns,
 )
+from autocloud.domain.protocol import State, Telemetry
 from autocloud.ports.positions import PositionReader
-from autocloud.services.fanout import Change, Hub, Listener
+from autocloud.services.fanout import Change
+from autocloud.services.ingest.stages import Batch
 
 FOLDED = frozenset({"twin", "presence"})  # the kinds a position row is made of
 _INDEX = {name: i for i, name in enumerate(LIVE_FIELDS)}
@@ -43,7 +47,9 @@ _EMPTY: tuple[Compact, ...] = (None,) * len(LIVE_FIELDS)
 # (VSS path, column, rounding) of each signal: fold runs on the ingest thread for every
 # twin change (10,000 a second at 10,000 vehicles), so it looks up these few paths only.
 _SLOTS = tuple((path, _INDEX[name], rounding) for name, (path, rounding) in SIGNALS.items())
+_SLOT_OF = {path: (index, rounding) for path, index, rounding in _SLOTS}
 _NUMBER = (bool, int, float)
+_NO_DATA: dict[str, object] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,26 @@ def fold(previous: tuple[Compact, ...] | None, change: Change) -> tuple[Compact,
     return tuple(values)
 
 
+def fold_points(
+    previous: tuple[Compact, ...] | None, points: Sequence[tuple[str, int, object]]
+) -> tuple[Compact, ...]:
+    """A vehicle's map fields after a telemetry message's points (path, ts, value): each map
+    signal takes its newest value (of equal ts the later point), and the vehicle is online.
+    Only the few map signals are looked at, so this costs little per message."""
+    values: list[Compact] = list(previous or _EMPTY)
+    found = [(ts, slot, v) for path, ts, v in points if (slot := _SLOT_OF.get(path)) is not None]
+    if len(found) > 1 and found[0][0] != found[-1][0]:
+        found.sort(key=_first)  # several instants: oldest first, so the newest is applied last
+    for _, (index, rounding), value in found:
+        values[index] = rounding(float(value)) if isinstance(value, _NUMBER) else None
+    values[_ONLINE] = 1
+    return tuple(values)
+
+
+def _first(entry: tuple[int, object, object]) -> int:
+    return entry[0]
+
+
 class PositionFeed:
     """Each vehicle's latest map fields, in the order they last changed (thread-safe)."""
 
@@ -80,31 +106,56 @@ class PositionFeed:
         self._rows: dict[str, LiveRow] = {}  # vin -> row; dict order = order of change
         self._seq = 0
         self._lock = threading.Lock()
-        self._listener: Listener | None = None
 
-    def attach(self, hub: Hub) -> None:
-        self._listener = hub.listen(lambda c: c.kind in FOLDED, self.fold)
-
-    def detach(self, hub: Hub) -> None:
-        if self._listener is not None:
-            hub.unlisten(self._listener)
-            self._listener = None
+    def on_commit(self, batch: Batch) -> None:
+        """Ingest's after-commit listener: the batch's telemetry and presence, in order."""
+        with self._lock:
+            for item in batch.items:
+                message, vehicle, vin = item.message, item.vehicle, item.vin
+                if not item.alive or vehicle is None or not vin:
+                    continue
+                if type(message) is Telemetry and item.points:
+                    previous = self._previous(vin, vehicle.brand)
+                    values = fold_points(previous.values if previous else None, item.points)
+                    self._put(vin, vehicle.brand, "twin", previous, values)
+                elif type(message) is State:
+                    previous = self._previous(vin, vehicle.brand)
+                    fields = list(previous.values if previous else _EMPTY)
+                    fields[_ONLINE] = 1 if message.online else 0
+                    self._put(vin, vehicle.brand, "presence", previous, tuple(fields))
 
     def fold(self, changes: list[Change]) -> None:
-        """Hub listener: fold twin and presence changes into the vehicles' rows."""
+        """Fold twin and presence changes (as the live stream carries them) into the rows."""
         with self._lock:
-            rows = self._rows
             for change in changes:
                 if change.kind not in FOLDED or not change.vin:
                     continue
-                previous = rows.pop(change.vin, None)  # re-inserted last: newest at the end
-                self._seq += 1
-                # A VIN now in another brand is another vehicle (removed and registered
-                # again, maybe by another process): it starts from nothing, never from the
-                # fields of its former tenant.
-                same = previous is not None and previous.change.brand == change.brand
-                values = fold(previous.values if same and previous is not None else None, change)
-                rows[change.vin] = LiveRow(self._seq, change, values)
+                previous = self._previous(change.vin, change.brand)
+                values = fold(previous.values if previous else None, change)
+                self._rows[change.vin] = LiveRow(self._next_seq(), change, values)
+
+    def _previous(self, vin: str, brand: str) -> LiveRow | None:
+        """The vehicle's row, taken out (re-inserted last: newest at the end). A VIN now in
+        another brand is another vehicle (removed and registered again, maybe by another
+        process): it starts from nothing, never from the fields of its former tenant."""
+        previous = self._rows.pop(vin, None)
+        return previous if previous is not None and previous.change.brand == brand else None
+
+    def _put(
+        self,
+        vin: str,
+        brand: str,
+        kind: str,
+        previous: LiveRow | None,
+        values: tuple[Compact, ...],
+    ) -> None:
+        # The row's change is what a subscriber's filter reads (vin and brand): reused.
+        change = previous.change if previous is not None else Change(kind, vin, brand, _NO_DATA)
+        self._rows[vin] = LiveRow(self._next_seq(), change, values)
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     def forget(self, vin: str) -> None:
         """Drop a removed vehicle's row (any thread): a VIN registered again starts afresh,

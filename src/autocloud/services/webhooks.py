@@ -319,7 +319,9 @@ class WebhookService:
     def start(self, hub: Hub) -> None:
         """Listen to the hub and run the intake and dispatch threads."""
         self._hub = hub
-        self._listener = hub.listen(lambda c: c.kind in KINDS and bool(c.brand), self.on_changes)
+        self._listener = hub.listen(
+            lambda c: c.kind in KINDS and bool(c.brand), self.on_changes, KINDS
+        )
         self._pool = ThreadPoolExecutor(self._policy.workers, thread_name_prefix="webhook")
         loops = (("webhook-intake", self._intake_loop), ("webhook-dispatch", self._dispatch_loop))
         for name, target in loops:

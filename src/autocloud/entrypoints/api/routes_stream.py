@@ -110,7 +110,9 @@ async def stream(
     owned = [who.vin_filter]  # an owner's VINs (None: not limited), refreshed below
     accepts = change_filter(scope, vin, lambda: owned[0])
     wanted = wanted_kinds(kinds)
-    sub = p.hub.subscribe(accepts if wanted is None else lambda c: c.kind in wanted and accepts(c))
+    sub = p.hub.subscribe(
+        accepts if wanted is None else lambda c: c.kind in wanted and accepts(c), wanted
+    )
     # The same filter decides which vehicles' positions this subscriber gets.
     positions = (
         p.positions.cursor(accepts, interval)

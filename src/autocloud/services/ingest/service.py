@@ -268,7 +268,7 @@ class IngestService:
         self._metrics.stage_seconds.labels("commit").observe(time.perf_counter() - started)
         self._ack(messages)
         self._account(batch)
-        self._hub.publish(changes(batch))
+        self._hub.publish(changes(batch, twin=self._hub.wants("twin")))
         for listener in self.after_commit:
             try:
                 listener(batch)
@@ -311,14 +311,17 @@ def cycle_gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def changes(batch: Batch) -> list[Change]:
-    """What a committed batch tells live subscribers."""
+def changes(batch: Batch, *, twin: bool = True) -> list[Change]:
+    """What a committed batch tells live subscribers (`twin`: with a twin change per
+    telemetry message; off while nobody takes them, since they cost a dict per signal)."""
     out: list[Change] = []
     for item in batch.items:
         if item.vehicle is None or item.vin is None:
             continue
         vin, brand, message = item.vin, item.vehicle.brand, item.message
         if item.alive and isinstance(message, Telemetry) and item.points:
+            if not twin:
+                continue
             signals: dict[str, dict[str, object]]
             if message.samples is None:  # one instant: every path once
                 signals = {p: {"value": v, "ts": ts} for p, ts, v in item.points}

@@ -68,6 +68,7 @@ class Batch:
     items: list[Item]
     now_ms: int
     out: WriteBatch
+    paths: set[str] = field(default_factory=set)  # every signal the recorded points carry
 
     def live(self) -> list[Item]:
         return [i for i in self.items if i.alive]
@@ -336,7 +337,7 @@ class Record:
 
     def __call__(self, batch: Batch) -> None:
         live = batch.live()
-        paths: set[str] = set()
+        paths = batch.paths
         for i in live:
             paths.update([p for p, _, _ in i.points])
         ids = self.store.signal_ids(paths) if paths else {}
