@@ -10,11 +10,15 @@ consumer, acknowledging batches of up to 2,000 messages after a pretend commit t
 lean publishers pushing `--messages` as fast as the broker takes them (a backlog, as in the
 ingest benchmark's throughput phase), then, once the backlog is consumed, a paced load.
 
-Every 2 s it prints the broker's CPU, what the consumer has acknowledged, and how many
-PUBLISHes arrived (not DUP) with a packet id the consumer had not acknowledged yet: MQTT
-forbids reusing an id before its PUBACK, so each is a broker fault. At the end: whether the
-paced publishers achieved their pace and how long they waited on PUBACKs. See BENCHMARKS.md,
-"Findings in the platform", 6.
+A wiretap on the link's packet functions (`mqtt_wire.read_packets` and `pubacks`) keeps the
+broker's in-flight list as the consumer sees it: every PUBLISH that is not a DUP of an id still
+outstanding adds an entry, every PUBACK removes one of its id (Mosquitto removes the first
+match). From that it reports, every 2 s and at the end: the entries in flight (now and the
+maximum) against the Receive Maximum the link asked for, the first moment the broker sent a
+PUBLISH (not DUP) with an id still in flight and how many did, and PUBACKs for an id with no
+entry left (an ack the broker cannot match). Plus the broker's CPU, while the backlog is
+consumed and for a few idle seconds after it, and whether the paced publishers achieved their
+pace and how long they waited on PUBACKs. See BENCHMARKS.md, "Findings in the platform", 6.
 """
 
 from __future__ import annotations
@@ -31,11 +35,88 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import autocloud.adapters.mqtt_link as mqtt_link
+from autocloud.adapters import mqtt_wire
 from autocloud.ports.link import Inbound
 from bench.broker import proc_cpu, running_broker
 from bench.fleet import Gateway, collect, run_publishers
 
 BATCH = 2000
+IDLE_S = 4.0  # broker CPU measured this long after the backlog is consumed
+
+
+class Wiretap:
+    """The broker's in-flight list for the link's session, as seen on the wire."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.entries: dict[int, int] = {}  # packet id -> entries the broker holds with it
+        self.in_flight = self.max_in_flight = self.window_max = 0
+        self.publishes = self.dups = self.reused = self.pubacks = self.unknown_acks = 0
+        self.first_reuse: tuple[float, int, int] | None = None  # (s, in flight, receive max)
+        self.first_over: float | None = None  # first moment in flight > receive maximum
+        self._read, self._pubacks = mqtt_wire.read_packets, mqtt_wire.pubacks
+
+    def install(self) -> None:
+        mqtt_wire.read_packets = self._tap_read
+        mqtt_wire.pubacks = self._tap_pubacks
+
+    def _tap_read(
+        self,
+        buffer: bytearray,
+        mqtt5: bool,
+        publishes: list[mqtt_wire.Publish],
+        others: list[mqtt_wire.Packet],
+    ) -> None:
+        start = len(publishes)
+        self._read(buffer, mqtt5, publishes, others)
+        now = time.monotonic() - self.started
+        limit = mqtt_link.RECEIVE_MAXIMUM
+        with self.lock:
+            entries = self.entries
+            for p in publishes[start:]:
+                if not p.qos:
+                    continue
+                self.publishes += 1
+                held = entries.get(p.mid, 0)
+                if p.dup:
+                    self.dups += 1
+                    if held:
+                        continue  # a redelivery of an entry the model already has
+                elif held:
+                    self.reused += 1
+                    if self.first_reuse is None:
+                        self.first_reuse = (now, self.in_flight, limit)
+                entries[p.mid] = held + 1
+                self.in_flight += 1
+            if self.in_flight > self.max_in_flight:
+                self.max_in_flight = self.in_flight
+            if self.in_flight > self.window_max:
+                self.window_max = self.in_flight
+            if self.first_over is None and self.in_flight > limit:
+                self.first_over = now
+
+    def _tap_pubacks(self, mids: list[int]) -> bytes:
+        with self.lock:
+            entries = self.entries
+            for mid in mids:
+                self.pubacks += 1
+                held = entries.get(mid, 0)
+                if not held:
+                    self.unknown_acks += 1
+                    continue
+                self.in_flight -= 1
+                if held == 1:
+                    del entries[mid]
+                else:
+                    entries[mid] = held - 1
+        return self._pubacks(mids)
+
+    def interval_max(self) -> int:
+        """The most entries in flight since the last call."""
+        with self.lock:
+            peak, self.window_max = self.window_max, self.in_flight
+            return peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.receive_maximum:
         mqtt_link.RECEIVE_MAXIMUM = args.receive_maximum  # read at each CONNECT
+    print(f"link: {mqtt_link.__file__}, Receive Maximum {mqtt_link.RECEIVE_MAXIMUM:,}")
+    tap = Wiretap()
+    tap.install()
     work = Path(tempfile.mkdtemp(prefix="autocloud-backlog-"))
     with running_broker(work / "mosquitto") as broker:
         password = broker.add_client(
@@ -69,18 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             broker.host, broker.port, username=gateway.username, password=password
         )
         inbox: queue.Queue[Inbound] = queue.Queue()
-        unacked: set[object] = set()
-        lock = threading.Lock()
-        counts = {"acked": 0, "reused_ids": 0}
-
-        def sink(message: Inbound) -> None:
-            token = message.token
-            mid = token[1] if isinstance(token, tuple) else None
-            with lock:
-                if mid in unacked:
-                    counts["reused_ids"] += 1
-                unacked.add(mid)
-            inbox.put(message)
+        counts = {"acked": 0}
 
         def consumer() -> None:
             while True:
@@ -92,11 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                         break
                 time.sleep(len(batch) / args.consume_rate)  # the pretend commit
                 link.ack(batch)
-                with lock:
-                    counts["acked"] += len(batch)
-                    for message in batch:
-                        token = message.token
-                        unacked.discard(token[1] if isinstance(token, tuple) else None)
+                counts["acked"] += len(batch)
 
         stop = threading.Event()
 
@@ -106,16 +175,18 @@ def main(argv: list[str] | None = None) -> int:
                 now = proc_cpu(broker.pid)
                 print(
                     f"  {time.monotonic() - started:5.0f} s: broker {(now - last) / 2:.2f} cores, "
-                    f"consumer acked {counts['acked']:,}, ids reused while unacked "
-                    f"{counts['reused_ids']:,}",
+                    f"acked {counts['acked']:,}, in flight {tap.in_flight:,} "
+                    f"(max {tap.interval_max():,}), ids reused {tap.reused:,}, "
+                    f"PUBACKs for unknown ids {tap.unknown_acks:,}",
                     flush=True,
                 )
                 last = now
 
-        link.start(sink)
+        link.start(inbox.put)
         threading.Thread(target=consumer, daemon=True).start()
         threading.Thread(target=monitor, daemon=True).start()
         time.sleep(1.0)
+        started, cpu0 = time.monotonic(), proc_cpu(broker.pid)
         rounds = max(1, args.messages // args.vins)
         total = rounds * args.vins
         processes, _ = run_publishers(
@@ -126,7 +197,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"burst: {total:,} messages acknowledged by the broker at {total / span:,.0f} msg/s")
         while counts["acked"] < total:
             time.sleep(0.2)
-        print(f"backlog consumed; reused ids: {counts['reused_ids']:,}")
+        drained = time.monotonic()
+        cpu = proc_cpu(broker.pid)
+        time.sleep(IDLE_S)
+        idle = (proc_cpu(broker.pid) - cpu) / IDLE_S
+        first = tap.first_reuse
+        print(
+            f"backlog consumed {drained - started:.1f} s after the burst began; broker "
+            f"{cpu - cpu0:.1f} core-s for it, then {idle:.2f} cores idle "
+            f"for {IDLE_S:g} s\n"
+            f"  in flight max {tap.max_in_flight:,} (Receive Maximum "
+            f"{mqtt_link.RECEIVE_MAXIMUM:,}; first above it at "
+            + (f"{tap.first_over - (started - tap.started):.1f} s" if tap.first_over else "never")
+            + f"), left in flight {tap.in_flight:,}\n"
+            f"  PUBLISHes {tap.publishes:,} (DUP {tap.dups:,}); with an id still in flight "
+            f"{tap.reused:,}"
+            + (
+                f", first at {first[0] - (started - tap.started):.1f} s with {first[1]:,} in flight"
+                if first
+                else ""
+            )
+            + f"\n  PUBACKs {tap.pubacks:,}, for an id with no entry {tap.unknown_acks:,}"
+        )
         if args.paced_s > 0:
             processes, _ = run_publishers(
                 gateway,

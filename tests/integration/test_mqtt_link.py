@@ -1,11 +1,13 @@
 """The platform's MQTT session (`MqttLink`) against a real Mosquitto: acknowledgement only on
-`ack`, redelivery of what was not acknowledged, messages to vehicles, the broker's receive
-window, reconnection after the broker restarts, and refusals that say why."""
+`ack`, redelivery of what was not acknowledged, one PUBACK per delivery (also when Mosquitto
+reuses a packet id still in flight), the link's own receive window, messages to vehicles, the
+broker's receive window, reconnection after the broker restarts, and refusals that say why."""
 
 from __future__ import annotations
 
 import getpass
 import queue
+import socket
 import subprocess
 import threading
 import time
@@ -19,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from autocloud.adapters import mqtt_link, mqtt_wire
 from autocloud.adapters.mqtt_link import MqttLink
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.ports.link import Inbound
@@ -73,7 +76,7 @@ class Vehicle:
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id, protocol=mqtt.MQTTv5)
         self.client.on_message = lambda _c, _u, m: self.inbox.put((m.topic, bytes(m.payload)))
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(0.2, 1)  # type: ignore[arg-type]
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 300  # the session outlives a broker restart
         self.client.connect("127.0.0.1", port, properties=props)
@@ -148,36 +151,195 @@ def test_messages_arrive_and_only_unacknowledged_ones_come_again(tmp_path: Path)
             car.close()
 
 
-def test_a_message_delivered_twice_is_acknowledged_after_both_copies(tmp_path: Path) -> None:
+class Pubacks:
+    """Records the packet ids of every PUBACK the link writes (a wrapper of `mqtt_wire.pubacks`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.mids: list[int] = []
+        original = mqtt_wire.pubacks
+
+        def pubacks(mids: list[int]) -> bytes:
+            self.mids.extend(mids)
+            return original(mids)
+
+        monkeypatch.setattr(mqtt_wire, "pubacks", pubacks)
+
+
+def _publish(mid: int, payload: bytes, *, dup: bool = False) -> mqtt_wire.Publish:
+    return mqtt_wire.Publish("vehicles/V1/telemetry", payload, 1, False, dup, mid, None)
+
+
+def test_deliveries_with_one_packet_id_are_acknowledged_once_each_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mosquitto 2.0.11 sends a new message with an id still in flight: two entries, and each
+    PUBACK removes the first. So: one PUBACK per delivery, the second only after the first's
+    copy is durable, none twice, none for a delivery of an earlier connection."""
+    sent = Pubacks(monkeypatch)
+    with broker(tmp_path) as b:
+        link, collect = _link(b.port), Collect()
+        link.start(collect)
+        try:
+            link._deliver([_publish(7, b"first"), _publish(7, b"second")])
+            first, second = collect.wait(2)
+            assert first.token != second.token
+            link.ack([second])  # durable, but the broker would remove `first` for it
+            assert sent.mids == []
+            link.ack([first])
+            assert sent.mids == [7, 7]
+            link.ack([first, second])  # acknowledged again: nothing more
+            assert sent.mids == [7, 7]
+
+            link._deliver([_publish(9, b"before")])
+            (before,) = collect.wait(3)[2:]
+            b.stop()  # the session outlives the connection; its copy comes again, as DUP
+            b.start()
+            deadline = time.monotonic() + 20
+            while not link.connected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert link.connected
+            link.ack([before])  # delivered on the old connection: void
+            assert sent.mids == [7, 7]
+        finally:
+            link.stop()
+
+
+def test_after_a_reconnect_only_the_resent_copies_are_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session survives a lost connection; the broker sends what is unacknowledged again
+    (DUP) and that copy is acknowledged, the old one not: one PUBACK per id, none left over."""
+    sent = Pubacks(monkeypatch)
     with broker(tmp_path) as b:
         link, collect = _link(b.port), Collect()
         link.start(collect)
         car = Vehicle(b.port)
         try:
-            car.publish("vehicles/V1/telemetry", b"once")
-            (message,) = collect.wait(1)
-            # Another copy of the same delivery (as after a reconnect of a kept session).
-            link._deliver([_same(message)])
-            copy = collect.wait(2)[1]
-            link.ack([message])
-            time.sleep(0.3)
+            for i in range(5):
+                car.publish("vehicles/V1/telemetry", f"m{i}".encode())
+            old = collect.wait(5)
+            sock = link._sock
+            assert sock is not None
+            sock.shutdown(socket.SHUT_RDWR)  # the connection is lost, the session is not
+            resent = collect.wait(10)[5:]
+            assert sorted(m.payload for m in resent) == [f"m{i}".encode() for i in range(5)]
+            link.ack(old)  # delivered on the lost connection: void
+            assert sent.mids == []
+            link.ack(resent)
+            assert sorted(sent.mids) == sorted(m.token[0] for m in resent)  # type: ignore[index]
+            time.sleep(0.3)  # let the PUBACKs reach the broker before the DISCONNECT
             link.stop()
+
             again, collect2 = _link(b.port), Collect()
             again.start(collect2)
-            assert collect2.wait(1)[0].payload == b"once"  # one copy was not acknowledged yet
-            again.ack(collect2.messages)
-            time.sleep(0.3)
+            car.publish("vehicles/V1/telemetry", b"marker")
+            assert collect2.wait(1)[0].payload == b"marker", "the broker delivered a message again"
             again.stop()
-            assert copy.token == message.token
         finally:
             car.close()
+            link.stop()
 
 
-def _same(message: Inbound) -> object:
-    from autocloud.adapters.mqtt_wire import Publish
+def test_a_dup_resend_within_a_mqtt311_connection_is_the_same_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = Pubacks(monkeypatch)
+    with broker(tmp_path) as b:
+        link, collect = _link(b.port, mqtt5=False), Collect()
+        link.start(collect)
+        try:
+            link._deliver([_publish(5, b"once"), _publish(5, b"once", dup=True)])
+            original, resent = collect.wait(2)
+            assert original.token == resent.token
+            link.ack([resent])  # either copy durable: the message is
+            link.ack([original])
+            assert sent.mids == [5]
+        finally:
+            link.stop()
 
-    assert isinstance(message.token, tuple)
-    return Publish(message.topic, message.payload, 1, False, True, message.token[1], None)
+
+def _push(port: int, count: int, window: int = 5000) -> None:
+    """Publish `count` QoS 1 messages `m{i}` on one MQTT 3.1.1 socket, `window` at a time."""
+    with socket.create_connection(("127.0.0.1", port), timeout=WAIT_S) as sock:
+        sock.sendall(mqtt_wire.connect("pusher", "u", "p", keepalive=60, mqtt5=False, clean=True))
+        buffer, publishes, others = bytearray(), [], []  # type: ignore[var-annotated]
+        acked = -1  # the CONNACK
+        sent = 0
+        while acked < count:
+            if sent < count and sent - acked < window:
+                chunk = range(sent, min(count, sent + window))
+                sock.sendall(
+                    b"".join(
+                        mqtt_wire.publish(
+                            "vehicles/V1/telemetry", b"m%d" % i, i % 65535 + 1, retain=False,
+                            dup=False, mqtt5=False,
+                        )
+                        for i in chunk
+                    )
+                )  # fmt: skip
+                sent = chunk.stop
+            data = sock.recv(65536)
+            assert data, "the broker closed the publisher's connection"
+            buffer += data
+            others.clear()
+            mqtt_wire.read_packets(buffer, False, publishes, others)
+            acked += len(others)
+
+
+def test_a_backlog_past_65535_ids_is_acknowledged_entry_by_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog makes Mosquitto 2.0.11 put far more than the Receive Maximum in flight and
+    reuse packet ids; the link still holds at most its window and leaves the broker nothing:
+    after everything is acknowledged, a new connection of the session gets only new messages."""
+    window, count = 1000, 70_000
+    monkeypatch.setattr(mqtt_link, "RECEIVE_MAXIMUM", window)
+    with broker(tmp_path) as b:
+        link = _link(b.port)
+        inbox: queue.Queue[Inbound] = queue.Queue()
+        held = [0, 0]  # held by the consumer now, most ever
+
+        def sink(message: Inbound) -> None:
+            held[0] += 1
+            held[1] = max(held)
+            inbox.put(message)
+
+        link.start(sink)
+        payloads: set[bytes] = set()
+        consumer_error: list[BaseException] = []
+
+        def consume() -> None:
+            try:
+                while len(payloads) < count:
+                    batch = [inbox.get(timeout=30)]
+                    while len(batch) < 500 and not inbox.empty():
+                        batch.append(inbox.get_nowait())
+                    payloads.update(m.payload for m in batch)
+                    held[0] -= len(batch)
+                    link.ack(batch)
+            except BaseException as exc:  # reported by the test thread
+                consumer_error.append(exc)
+
+        consumer = threading.Thread(target=consume)
+        consumer.start()
+        _push(b.port, count)
+        consumer.join(timeout=120)
+        assert not consumer_error, consumer_error
+        assert len(payloads) == count
+        assert held[1] <= window
+        time.sleep(0.3)  # let the last PUBACKs reach the broker before the DISCONNECT
+        link.stop()
+
+        again, collect = _link(b.port), Collect()
+        again.start(collect)
+        car = Vehicle(b.port)
+        try:
+            car.publish("vehicles/V1/telemetry", b"marker")
+            first = collect.wait(1)[0]
+            assert first.payload == b"marker", "the broker delivered a message again"
+        finally:
+            car.close()
+            again.stop()
 
 
 def test_messages_to_vehicles_respect_the_brokers_window_and_survive_a_restart(

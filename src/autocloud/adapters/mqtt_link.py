@@ -3,8 +3,18 @@
 The session is persistent (clean start off; MQTT 5 with a session that never expires), and QoS 1
 messages are acknowledged only when the ingest says so (`ack`, after the commit), so a message
 the platform has not made durable stays with the broker and is redelivered after a crash. With
-Mosquitto it speaks MQTT 5 with a large receive window and a shared subscription, so several
-consumer processes can split the load; amqtt speaks MQTT 3.1.1 only.
+Mosquitto it speaks MQTT 5 with a receive window (`RECEIVE_MAXIMUM`) and a shared subscription,
+so several consumer processes can split the load; amqtt speaks MQTT 3.1.1 only.
+
+Every PUBLISH received is one entry in the broker's in-flight list and gets exactly one PUBACK,
+after its own copy is durable, and never one on a later connection (the broker sends what is
+still unacknowledged again, as DUP, and that copy is acknowledged instead). Mosquitto 2.0.11
+does not keep to the window: each PUBACK lets it move up to Receive Maximum queued messages into
+flight, and past 65,535 it sends ids that are still in flight. Two deliveries with one id are
+two entries, and Mosquitto removes the first match per PUBACK, so they are acknowledged in
+arrival order. The link also hands the sink no more than the window: what the broker sends
+beyond it stays unread (TCP holds the broker back) until acknowledgements make room. See
+docs/architecture.md, "The platform's MQTT session".
 
 One reader thread receives in large chunks, cuts them into packets (`adapters/mqtt_wire.py`)
 and hands each PUBLISH to the sink; the same thread keeps the connection alive and connects
@@ -32,7 +42,7 @@ from autocloud.ports.link import Inbound
 log = logging.getLogger(__name__)
 
 SHARE_GROUP = "autocloud"
-RECEIVE_MAXIMUM = 65535
+RECEIVE_MAXIMUM = 10_000  # five ingest batches; far from 65,535, where packet ids wrap
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF  # MQTT 5: the broker keeps the session until told otherwise
 KEEPALIVE_S = 30
 READ_BYTES = 256 * 1024
@@ -81,8 +91,16 @@ class MqttLink:
         self._sink: Callable[[Inbound], None] | None = None
         self._lock = threading.Lock()  # the socket's writes and the state below
         self._sock: socket.socket | None = None
-        self._epoch = 0  # bumped when the broker did not keep the session: old ids are void
-        self._unacked: dict[int, int] = {}  # inbound packet id -> copies in the pipeline
+        # Inbound QoS 1 deliveries of this connection, by packet id: a delivery's token is
+        # (id, serial); tokens below `_first_serial` are from an earlier connection and void.
+        self._room = threading.Condition(self._lock)  # notified when acks free the window
+        self._hold = RECEIVE_MAXIMUM  # deliveries the sink may hold unacknowledged
+        self._serial = self._first_serial = 0
+        self._pending: dict[int, int] = {}  # id -> serial of its oldest unacknowledged delivery
+        self._later: dict[int, deque[int]] = {}  # id -> newer deliveries with the id (reused)
+        self._done: set[int] = set()  # serials durable but behind an older one of their id
+        self._outstanding = 0  # deliveries not acknowledged yet
+        self._parked: deque[wire.Publish] = deque()  # received beyond the window, not delivered
         self._inflight: dict[int, bytes] = {}  # outbound packet id -> PUBLISH without DUP
         self._waiting: deque[tuple[str, bytes, bool]] = deque()  # beyond the broker's window
         self._window = RECEIVE_MAXIMUM
@@ -111,25 +129,28 @@ class MqttLink:
         self._thread.start()
 
     def ack(self, messages: Sequence[Inbound]) -> None:
-        """PUBACK every QoS 1 message once all its copies (redeliveries) are acknowledged."""
+        """PUBACK each QoS 1 delivery of this connection once, when it and every earlier
+        delivery with the same packet id are acknowledged here (the broker removes the first
+        entry with the id). Deliveries of an earlier connection are skipped: the broker sent
+        them again on this one. Acknowledging a message twice is harmless."""
         if not self._manual_ack:
             return
         mids: list[int] = []
         with self._lock:
-            unacked, epoch = self._unacked, self._epoch
+            first, pending, later = self._first_serial, self._pending, self._later
             for message in messages:
                 token = message.token
-                if message.qos == 0 or not isinstance(token, tuple) or token[0] != epoch:
-                    continue  # QoS 0, or from a session the broker has forgotten
-                mid = token[1]
-                copies = unacked.get(mid, 0) - 1
-                if copies > 0:
-                    unacked[mid] = copies
-                elif copies == 0:
-                    del unacked[mid]
-                    mids.append(mid)
+                if message.qos == 0 or not isinstance(token, tuple) or token[1] < first:
+                    continue  # QoS 0, or delivered on an earlier connection
+                mid, serial = token
+                if pending.get(mid) == serial:
+                    self._release_locked(mid, mids)
+                elif (newer := later.get(mid)) is not None and serial in newer:
+                    self._done.add(serial)  # an older delivery with its id is not durable yet
             if mids:
+                self._outstanding -= len(mids)
                 self._write_locked(wire.pubacks(mids))
+                self._room.notify()
 
     def send(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         """Queue a QoS 1 message to a vehicle; it is sent again after a lost connection
@@ -147,6 +168,7 @@ class MqttLink:
         """Disconnect cleanly; unacknowledged messages stay with the broker for redelivery."""
         self._closing.set()
         with self._lock:
+            self._room.notify_all()
             if self._sock is not None:
                 self._write_locked(wire.DISCONNECT_PACKET)
                 with contextlib.suppress(OSError):
@@ -162,6 +184,7 @@ class MqttLink:
     # --- connection ------------------------------------------------------------------------
     def _connect(self) -> None:
         """Open the socket, CONNECT, wait for CONNACK, SUBSCRIBE, and resend what is in flight."""
+        hold = RECEIVE_MAXIMUM  # read here, so a bench can change it before `start`
         sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
         try:
             # A command published right after a PUBACK must not wait for a delayed ACK (Nagle).
@@ -174,7 +197,7 @@ class MqttLink:
                     keepalive=self._keepalive,
                     mqtt5=self._mqtt5,
                     session_expiry=SESSION_NEVER_EXPIRES,
-                    receive_maximum=RECEIVE_MAXIMUM,
+                    receive_maximum=hold,
                 )
             )
             buffer = bytearray()
@@ -206,9 +229,15 @@ class MqttLink:
         with self._lock:
             self._sock = sock
             self.refused = None
-            if not ack.session_present:
-                self._epoch += 1  # the broker forgot what it had delivered: nothing to ack
-                self._unacked.clear()
+            # What was delivered before is void: the broker forgot it (no session) or sends
+            # it again now; acknowledging the old copies too would ack ids twice.
+            self._first_serial = self._serial + 1
+            self._pending.clear()
+            self._later.clear()
+            self._done.clear()
+            self._parked.clear()
+            self._outstanding = 0
+            self._hold = hold
             self._window = max(1, ack.receive_maximum)
             self._last_out = self._last_in = time.monotonic()
             self._ping_sent = None
@@ -241,6 +270,12 @@ class MqttLink:
                 self._lost()
 
     def _receive(self, sock: socket.socket) -> None:
+        if self._parked:  # the window is full: read nothing more until acks make room
+            if self._wait_for_room():
+                self._deliver(())
+            else:
+                self._tick(listening=False)
+            return
         if not self._poll.poll(POLL_MS):
             self._tick()
             return
@@ -261,30 +296,59 @@ class MqttLink:
         if self._last_in - self._last_out >= self._keepalive / 2:
             self._tick()
 
-    def _deliver(self, publishes: list[wire.Publish]) -> None:
-        if not publishes:
-            return
+    def _wait_for_room(self) -> bool:
+        with self._room:
+            if self._outstanding >= self._hold:
+                self._room.wait(POLL_MS / 1000)
+            return self._outstanding < self._hold
+
+    def _deliver(self, publishes: Sequence[wire.Publish]) -> None:
+        """Hand the sink what fits in the window (QoS 1 deliveries not yet acknowledged), in
+        order, each with its token; park the rest until acks make room."""
         sink = self._sink
         assert sink is not None
         received_ms = time.time_ns() // 1_000_000
         if self._manual_ack:
+            ready: list[Inbound] = []
             with self._lock:
-                epoch, unacked = self._epoch, self._unacked
+                parked = self._parked
+                if parked:  # older ones first
+                    parked.extend(publishes)
+                    publishes = list(parked)
+                    parked.clear()
+                room = self._hold - self._outstanding
+                serial, pending, later = self._serial, self._pending, self._later
+                taken = 0
                 for p in publishes:
+                    token = None
                     if p.qos:
-                        unacked[p.mid] = unacked.get(p.mid, 0) + 1
-            for p in publishes:
-                sink(
-                    Inbound(
-                        p.topic,
-                        p.payload,
-                        received_ms,
-                        p.qos,
-                        p.retain,
-                        p.content_type,
-                        (epoch, p.mid) if p.qos else None,
+                        mid = p.mid
+                        if p.dup and not self._mqtt5 and mid in pending:
+                            # MQTT 3.1.1 allows a resend within the connection: the same entry.
+                            newer = later.get(mid)
+                            token = (mid, newer[-1] if newer else pending[mid])
+                        elif room <= 0:
+                            break
+                        else:
+                            serial += 1
+                            room -= 1
+                            if mid in pending:  # the broker reused an id still in flight
+                                later.setdefault(mid, deque()).append(serial)
+                            else:
+                                pending[mid] = serial
+                            token = (mid, serial)
+                    ready.append(
+                        Inbound(
+                            p.topic, p.payload, received_ms, p.qos, p.retain, p.content_type, token
+                        )
                     )
-                )
+                    taken += 1
+                if taken < len(publishes):
+                    parked.extend(publishes[taken:])
+                self._serial = serial
+                self._outstanding = self._hold - room
+            for message in ready:
+                sink(message)
             return
         for p in publishes:
             sink(Inbound(p.topic, p.payload, received_ms, p.qos, p.retain, p.content_type))
@@ -318,16 +382,19 @@ class MqttLink:
             elif kind != wire.PINGRESP:
                 raise wire.WireError(f"unexpected packet type {kind} for the platform's session")
 
-    def _tick(self) -> None:
+    def _tick(self, *, listening: bool = True) -> None:
         """Keepalive: ping when nothing was written for half the interval; a broker that
-        did not answer a ping within the interval is lost."""
+        did not answer a ping within the interval is lost (unless the link is not reading
+        because its window is full: then the answer waits unread)."""
         now = time.monotonic()
-        if self._ping_sent is not None and now - self._ping_sent > self._keepalive:
+        if not listening:
+            self._ping_sent = None
+        elif self._ping_sent is not None and now - self._ping_sent > self._keepalive:
             raise OSError("the broker did not answer a ping")
         if now - self._last_out >= self._keepalive / 2:
             with self._lock:
                 self._write_locked(wire.PINGREQ_PACKET)
-            if self._ping_sent is None:
+            if self._ping_sent is None and listening:
                 self._ping_sent = now
 
     def _lost(self) -> None:
@@ -341,7 +408,24 @@ class MqttLink:
             with contextlib.suppress(OSError):
                 sock.close()
 
-    # --- writing (caller holds the lock) -----------------------------------------------------
+    # --- bookkeeping and writing (caller holds the lock) --------------------------------------
+    def _release_locked(self, mid: int, mids: list[int]) -> None:
+        """The oldest delivery with `mid` is durable: PUBACK it, then every newer delivery
+        with the id that was already durable, up to the first that is not."""
+        mids.append(mid)
+        newer = self._later.get(mid)
+        while newer:
+            serial = newer.popleft()
+            if serial not in self._done:
+                self._pending[mid] = serial
+                if not newer:
+                    del self._later[mid]
+                return
+            self._done.discard(serial)
+            mids.append(mid)
+        self._later.pop(mid, None)
+        del self._pending[mid]
+
     def _write_locked(self, data: bytes) -> None:
         sock = self._sock
         if sock is None:
