@@ -80,7 +80,7 @@ def main() -> None:
     platform.ingest.handle(batches[0])  # warm caches
     started, cpu_started = time.perf_counter(), time.process_time()
     for b in batches[1:]:
-        platform.ingest.handle(b)
+        platform.ingest.process(b)  # as the ingest worker does
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     signals = args.batches * args.batch * len(paths)
     print(
