@@ -24,7 +24,7 @@ from autocloud.domain.records import VehicleRef
 from autocloud.ports.link import Inbound
 from autocloud.services.ingest.service import Pipeline
 from autocloud.services.metrics import Metrics
-from autocloud.sim.dtc import DTC_RULES, load_dtc_descriptions
+from autocloud.sim.dtc import DTC_RULES, could_raise, load_dtc_descriptions
 from autocloud.sim.energy import PRESET_FOR, Powertrain
 from autocloud.sim.faults import (
     BAD_INPUT_REASONS,
@@ -35,7 +35,12 @@ from autocloud.sim.faults import (
     StoreAndForward,
     corrupt,
 )
-from autocloud.sim.forward import event_body, telemetry_body
+from autocloud.sim.forward import (
+    event_body,
+    numbered_sample_body,
+    single_sample_body,
+    telemetry_body,
+)
 from autocloud.sim.model import VehicleModel
 from autocloud.sim.readout import Reading
 from autocloud.sim.vehicle_state import NO_HAZARDS
@@ -187,6 +192,32 @@ def test_dtc_events_are_valid_protocol_v1_events() -> None:
     message = decode(Topic.EVENTS, msgspec.json.encode(body))
     assert isinstance(message, Event) and message.type == "dtc.raised"
     assert message.data["code"] == "P0562"
+
+
+def test_could_raise_is_true_whenever_a_built_in_rule_would_raise() -> None:
+    """The monitor's shortcut (`could_raise` False: the table is not walked) must never hide
+    a code: over random states near every threshold, a rule that raises implies True."""
+    rng = random.Random(3)
+    specs = [PRESET_FOR[p] for p in Powertrain]
+    model = fresh(Powertrain.ICE)
+    s = model.state
+    raised = 0
+    for _ in range(50_000):
+        spec = rng.choice(specs)
+        s.start_reading = rng.random() < 0.3
+        s.start_dip_v = rng.choice((None, rng.uniform(8.0, 11.5)))
+        s.engine_running = rng.random() < 0.6
+        s.engine_run_s_cycle = rng.uniform(0.0, 1200.0)
+        s.coolant_c = rng.uniform(20.0, 120.0)
+        s.misfire_cylinder = rng.randrange(-1, 5)
+        s.catalyst_efficiency = rng.uniform(0.7, 1.0)
+        s.vacuum_leak = rng.random() < 0.2
+        s.fuel_cap_loose = rng.random() < 0.2
+        s.traction_soh_pct = rng.uniform(70.0, 100.0)
+        fires = any(r.raised(spec, s) for r in DTC_RULES if spec.powertrain in r.powertrains)
+        raised += fires
+        assert could_raise(spec, s) or not fires
+    assert raised > 1000  # the states did reach the thresholds
 
 
 def test_the_built_in_codes_are_real_generic_obd_codes() -> None:
@@ -402,6 +433,23 @@ def test_a_full_buffer_drops_the_oldest_and_counts_it() -> None:
     for second in range(5):
         buffer.add_sample(second, {"Vehicle.Speed": 1.0})
     assert buffer.dropped == 2 and [ts for ts, _ in buffer] == [2, 3, 4]
+
+
+def test_a_sample_payload_is_the_encoded_single_sample_body() -> None:
+    """`SeqCounter.sample_payload` (a template) gives the bytes of encoding the body."""
+    rng = random.Random(5)
+    values: list[Any] = [0.1, -0.0, 1e-7, 49.4123456, 12_345, True, "ON", ["P0301"], [], 1e21]
+    for sid in ("boot-1", 'q"uote\\', "x" * 64):
+        fast = SeqCounter(sid, start=rng.randrange(10**6))
+        plain = SeqCounter(sid, start=fast.next_seq)
+        for _ in range(200):
+            ts = rng.randrange(-(10**13), 10**13)
+            signals = {f"Vehicle.S{i}": rng.choice(values) for i in range(rng.randrange(0, 6))}
+            expected = msgspec.json.encode(single_sample_body(plain, ts, signals))
+            assert fast.sample_payload(ts, signals) == expected
+            body = numbered_sample_body(fast, fast.next_seq - 1, ts, signals)
+            assert msgspec.json.encode(body) == expected
+        assert fast.next_seq == plain.next_seq
 
 
 def test_seq_counter_checks_its_session_id() -> None:

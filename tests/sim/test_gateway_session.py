@@ -83,7 +83,7 @@ def platform(broker: MosquittoInstance) -> Iterator[MqttProbe]:
 
 
 def received(platform: MqttProbe, count: int) -> list[tuple[str, bytes]]:
-    got = []
+    got: list[tuple[str, bytes]] = []
     for _ in range(count):
         message = platform.next_message(timeout=10)
         assert message is not None, f"only {len(got)} of {count} messages arrived"

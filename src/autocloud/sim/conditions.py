@@ -146,9 +146,18 @@ def advance_tyres_and_hazards(
     and costs no random draw on an ordinary tick.
     """
     hours = dt / 3600.0
+    # per tyre: max(0.0, kpa - (leak + NATURAL_LEAK_KPA_H) * hours), written out for the
+    # four tyres (same floats; a comprehension over zip costs twice as much, every second)
+    (a, b, c, d), (la, lb, lc, ld) = s.tyre_cold_kpa, s.tyre_leak_kpa_h
+    a -= (la + NATURAL_LEAK_KPA_H) * hours
+    b -= (lb + NATURAL_LEAK_KPA_H) * hours
+    c -= (lc + NATURAL_LEAK_KPA_H) * hours
+    d -= (ld + NATURAL_LEAK_KPA_H) * hours
     s.tyre_cold_kpa = [
-        left if (left := kpa - (leak + NATURAL_LEAK_KPA_H) * hours) > 0.0 else 0.0
-        for kpa, leak in zip(s.tyre_cold_kpa, s.tyre_leak_kpa_h, strict=True)
+        a if a > 0.0 else 0.0,
+        b if b > 0.0 else 0.0,
+        c if c > 0.0 else 0.0,
+        d if d > 0.0 else 0.0,
     ]
     s.next_leak_s -= dt
     if s.next_leak_s <= 0:

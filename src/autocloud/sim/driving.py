@@ -88,6 +88,13 @@ class TripFollower:
     _terms: list[tuple[float, float]] = field(default_factory=list, init=False)
     _keys: list[float] = field(default_factory=list, init=False)
     _nearest: tuple[int, tuple[tuple[float, float], ...]] = field(default=(-1, ()), init=False)
+    # Where the last `advance` left the car (what `step` returns as a `Progress`; the speed
+    # is `speed_ms`).
+    lat: float = field(default=0.0, init=False)
+    lon: float = field(default=0.0, init=False)
+    heading: float = field(default=0.0, init=False)
+    accel_ms2: float = field(default=0.0, init=False)
+    advanced_m: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         legs: list[_Leg] = []
@@ -195,9 +202,25 @@ class TripFollower:
 
     def step(self, dt_s: float) -> Progress:
         """Advance `dt_s` seconds along the trip."""
+        done = self.advance(dt_s)
+        return Progress(
+            self.lat,
+            self.lon,
+            self.heading,
+            self.speed_ms * 3.6,
+            self.accel_ms2,
+            self.advanced_m,
+            done,
+        )
+
+    def advance(self, dt_s: float) -> bool:
+        """:meth:`step` without building a `Progress`: the result is left in `lat`, `lon`,
+        `heading`, `speed_ms`, `accel_ms2` and `advanced_m` (the simulator reads them for
+        every car every second); True when the trip is done."""
         legs, total, travelled = self._legs, self.total_m, self.travelled_m
         if not legs or travelled >= total - 0.01:  # `done`, inlined (every car, every second)
-            return self._where(0.0, 0.0, done=True)
+            self._where(0.0, 0.0)
+            return True
         target = self._target_ms()
         before = self.speed_ms
         # min/max written out as comparisons (same values, a fraction of the cost per tick)
@@ -220,24 +243,29 @@ class TripFollower:
         while index + 1 < len(legs) and x >= legs[index].start_m + legs[index].length_m:
             index += 1
         self._index = index
-        accel = (self.speed_ms - before) / dt_s if dt_s else 0.0
-        # self._where(advance, accel, done), written out (every car, every second)
+        self.accel_ms2 = (self.speed_ms - before) / dt_s if dt_s else 0.0
+        self.advanced_m = advance
+        # self._where(advance, accel), written out (every car, every second)
         leg = legs[index]
         f = 0.0 if leg.length_m == 0 else (x - leg.start_m) / leg.length_m
         f = f if f < 1.0 else 1.0  # min(1.0, f)
-        lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
-        lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
-        return Progress(lat, lon, leg.heading, self.speed_ms * 3.6, accel, advance, done)
+        self.lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
+        self.lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
+        self.heading = leg.heading
+        return done
 
-    def _where(self, advanced: float, accel: float, done: bool) -> Progress:
+    def _where(self, advanced: float, accel: float) -> None:
+        self.advanced_m, self.accel_ms2 = advanced, accel
         if not self._legs:
-            return Progress(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, True)
+            self.lat = self.lon = self.heading = 0.0
+            self.speed_ms = 0.0
+            return
         leg = self._legs[self._index]
         f = 0.0 if leg.length_m == 0 else (self.travelled_m - leg.start_m) / leg.length_m
         f = f if f < 1.0 else 1.0  # min(1.0, f)
-        lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
-        lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
-        return Progress(lat, lon, leg.heading, self.speed_ms * 3.6, accel, advanced, done)
+        self.lat = leg.lat1 + (leg.lat2 - leg.lat1) * f
+        self.lon = leg.lon1 + (leg.lon2 - leg.lon1) * f
+        self.heading = leg.heading
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -156,6 +156,34 @@ DTC_RULES: Final[tuple[DtcRule, ...]] = (
 )
 """The codes the simulator sets, in evaluation order. Descriptions as in SAE J2012."""
 
+
+def could_raise(spec: VehicleSpec, s: VehicleState) -> bool:
+    """True if any raising condition of :data:`DTC_RULES` holds, whichever powertrain.
+
+    The conditions of the table written out in one expression (a function call per rule
+    costs more than the test): :class:`DtcMonitor` walks the table only when this is True
+    or a code is active, so when it is False nothing would have been raised. It may be
+    True for a rule the car does not have (the walk then finds nothing), never False
+    where a rule would fire; ``tests/sim/test_faults.py`` checks it against the table.
+    """
+    if s.start_reading and (s.start_dip_v or 0.0) < spec.low_start_v:  # P0562
+        return True
+    if s.engine_running:
+        coolant = s.coolant_c
+        if (
+            (s.engine_run_s_cycle >= THERMOSTAT_MONITOR_S and coolant < THERMOSTAT_LOW_C)
+            or 0 <= s.misfire_cylinder < len(_MISFIRES)  # P0300-P0304
+            or (coolant >= 70.0 and s.catalyst_efficiency < CATALYST_MIN_EFFICIENCY)
+            or (coolant >= 60.0 and s.vacuum_leak)
+        ):
+            return True
+    return bool(
+        (s.fuel_cap_loose and s.engine_run_s_cycle >= EVAP_MONITOR_S)  # P0455
+        or s.coolant_c > OVERTEMP_C  # P0217
+        or s.traction_soh_pct < PACK_DETERIORATED_PCT  # P0A7F
+    )
+
+
 FREEZE_FRAME_PATHS: Final[tuple[str, ...]] = (
     "Vehicle.Speed",
     "Vehicle.TraveledDistance",
@@ -212,7 +240,7 @@ class DtcMonitor:
     (e.g. from :func:`load_dtc_descriptions`) overrides the built-in texts.
     """
 
-    __slots__ = ("_active", "_descriptions", "_rules", "model")
+    __slots__ = ("_active", "_descriptions", "_guarded", "_rules", "model")
 
     def __init__(
         self,
@@ -223,6 +251,7 @@ class DtcMonitor:
     ) -> None:
         self.model = model
         self._rules = tuple(r for r in rules if model.spec.powertrain in r.powertrains)
+        self._guarded = rules is DTC_RULES  # `could_raise` covers exactly these
         self._descriptions = descriptions or {}
         self._active: dict[str, Dtc] = {}
 
@@ -232,8 +261,15 @@ class DtcMonitor:
         return tuple(self._active.values())
 
     def step(self) -> list[DtcEvent]:
-        """Raise and clear codes for the model's current state; the tick's events."""
+        """Raise and clear codes for the model's current state; the tick's events.
+
+        With the built-in rules and no active code, :func:`could_raise` (every raising
+        condition in one expression) is asked first: nearly every second it is False, and
+        the table is not walked (ten calls for a combustion car).
+        """
         spec, state = self.model.spec, self.model.state
+        if self._guarded and not self._active and not could_raise(spec, state):
+            return []
         events: list[DtcEvent] = []
         for rule in self._rules:
             dtc = self._active.get(rule.code)

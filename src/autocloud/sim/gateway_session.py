@@ -25,10 +25,12 @@ import contextlib
 import socket as sockets
 import time
 from collections import deque
+from collections.abc import Callable
 from itertools import repeat
 from struct import Struct, unpack
 from typing import Final
 
+from autocloud.adapters import mqtt_wire
 from autocloud.sim.transport import SocketEvents
 
 __all__ = ["GatewaySession", "ProtocolError"]
@@ -45,8 +47,8 @@ _PUBACK_WORD: Final = 0x4002  # PUBACK's fixed header: type and remaining length
 _PINGREQ: Final = b"\xc0\x00"
 _PINGRESP: Final = 0xD0
 _DISCONNECT: Final = b"\xe0\x00"
-_MAX_REMAINING: Final = 268_435_455  # four bytes of remaining length
-_two_bytes, _three_bytes = Struct("BB").pack, Struct("BBB").pack  # bytes((a, b)), twice as fast
+_two_bytes = Struct("BB").pack  # bytes((a, b)), twice as fast
+_HEADERS: dict[int, Callable[[int, int, int, bytes, int], bytes]] = {}  # see `_header`
 _REFUSED: Final = {
     1: "unacceptable protocol version",
     2: "identifier rejected",
@@ -60,39 +62,19 @@ class ProtocolError(Exception):
     """The broker sent something a publisher-only MQTT 3.1.1 session cannot accept."""
 
 
-def _remaining_length(n: int) -> bytes:
-    """MQTT's variable-length integer (1-4 bytes, 7 bits each, least significant first)."""
-    if n < 128:
-        return bytes((n,))
-    if n > _MAX_REMAINING:
-        raise ValueError(f"an MQTT packet cannot hold {n} bytes")
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | 0x80 if n else digit)
-        if not n:
-            return bytes(out)
-
-
-def _string(value: str) -> bytes:
-    raw = value.encode()
-    if len(raw) > 0xFFFF:
-        raise ValueError("an MQTT string holds at most 65,535 bytes")
-    return len(raw).to_bytes(2, "big") + raw
+def _header(topic_bytes: int) -> Callable[[int, int, int, bytes, int], bytes]:
+    """`pack(first, length_lo, length_hi, topic, mid)`: a PUBLISH's fixed header with a
+    two-byte remaining length, its topic (already with its length) and packet id, in one
+    `struct` call (the usual message: 128 bytes to 16 KiB). One per topic length."""
+    pack = _HEADERS.get(topic_bytes)
+    if pack is None:
+        pack = _HEADERS[topic_bytes] = Struct(f">BBB{topic_bytes}sH").pack
+    return pack
 
 
 def connect_packet(client_id: str, username: str, password: str, keepalive: int) -> bytes:
     """CONNECT, MQTT 3.1.1: clean session off (the broker keeps the session), no will."""
-    flags = 0x80 | 0x40  # user name, password; clean session 0, no will
-    body = (
-        _string("MQTT")
-        + bytes((4, flags))
-        + keepalive.to_bytes(2, "big")
-        + _string(client_id)
-        + _string(username)
-        + _string(password)
-    )
-    return bytes((0x10,)) + _remaining_length(len(body)) + body
+    return mqtt_wire.connect(client_id, username, password, keepalive=keepalive, mqtt5=False)
 
 
 class GatewaySession:
@@ -142,12 +124,22 @@ class GatewaySession:
 
     def publish_for(self, vin: str, subtopic: str, payload: bytes, *, retain: bool = False) -> None:
         """Queue a QoS 1 message of car `vin` on `vehicles/{vin}/{subtopic}`."""
+        self.publish_on(self.topic(vin, subtopic), payload, retain=retain)
+
+    def topic(self, vin: str, subtopic: str) -> bytes:
+        """`vehicles/{vin}/{subtopic}` as a PUBLISH carries it (length first), for
+        `publish_on`; built once per car and sub-topic."""
         by_vin = self._topics.get(subtopic)
         if by_vin is None:
             by_vin = self._topics[subtopic] = {}
         topic = by_vin.get(vin)
         if topic is None:
-            topic = by_vin[vin] = _string(f"vehicles/{vin}/{subtopic}")
+            topic = by_vin[vin] = mqtt_wire.string(f"vehicles/{vin}/{subtopic}")
+        return topic
+
+    def publish_on(self, topic: bytes, payload: bytes, *, retain: bool = False) -> None:
+        """`publish_for` with the topic as `topic` returns it (load mode keeps each car's
+        telemetry topic at hand: this runs for every message)."""
         inflight = self._inflight
         mid = self._next_id % 0xFFFF + 1
         while mid in inflight:  # 65,535 ids; the fleet's backlog limit keeps far fewer
@@ -158,17 +150,13 @@ class GatewaySession:
         self.sent += 1
         if self.connected:
             out = self._out
-            length = len(topic) + 2 + len(payload)  # as in `_append`, inlined: per message
-            if length < 128:
-                out += _two_bytes(flags, length)
-            elif length < 16384:
-                out += _three_bytes(flags, length & 0x7F | 0x80, length >> 7)
+            length = len(topic) + 2 + len(payload)
+            if 128 <= length < 16384:  # `_append`, inlined for the usual message
+                pack = _HEADERS.get(len(topic)) or _header(len(topic))
+                out += pack(flags, length & 0x7F | 0x80, length >> 7, topic, mid)
+                out += payload
             else:
-                out.append(flags)
-                out += _remaining_length(length)
-            out += topic
-            out += mid.to_bytes(2, "big")
-            out += payload
+                self._append(flags, topic, mid, payload)
             if len(out) >= FLUSH_BYTES:
                 self._flush()
             elif not self._wants_write:  # the rest goes out at the pool's next select
@@ -177,15 +165,16 @@ class GatewaySession:
     def _append(self, flags: int, topic: bytes, mid: int, payload: bytes) -> None:
         out = self._out
         length = len(topic) + 2 + len(payload)
-        if length < 128:
-            out += _two_bytes(flags, length)
-        elif length < 16384:
-            out += _three_bytes(flags, length & 0x7F | 0x80, length >> 7)
+        if 128 <= length < 16384:  # the usual message: header, topic and id in one pack
+            out += _header(len(topic))(flags, length & 0x7F | 0x80, length >> 7, topic, mid)
         else:
-            out.append(flags)
-            out += _remaining_length(length)
-        out += topic
-        out += mid.to_bytes(2, "big")
+            if length < 128:
+                out += _two_bytes(flags, length)
+            else:
+                out.append(flags)
+                out += mqtt_wire.varint(length)
+            out += topic
+            out += mid.to_bytes(2, "big")
         out += payload
 
     def _flush(self) -> None:

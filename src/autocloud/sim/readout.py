@@ -191,6 +191,8 @@ _round0 = decimal_rounder(0)  # round(x, 0): a float
 # closer than this to its previous rounding (not zero) rounds to it again, the same float.
 _NEAR_1: Final = 0.4999e-1
 _NEAR_2: Final = 0.4999e-2
+_NEAR_3: Final = 0.4999e-3
+_NEAR_0: Final = 0.4999  # for round_int and round(x, 0)
 _KELVIN: Final = 273.15
 _TYRE_REFERENCE_K: Final = TYRE_REFERENCE_C + _KELVIN  # as tyre_hot_kpa computes it
 _DISPLAY_LOW_PCT, _DISPLAY_HIGH_PCT = DISPLAY_BUFFER_PCT
@@ -214,6 +216,7 @@ class Readout:
         "_ambient_1",
         "_base_kwh_per_km",
         "_battery_kwh",
+        "_body",
         "_combustion",
         "_electric",
         "_hours",
@@ -244,6 +247,8 @@ class Readout:
         self._ambient, self._ambient_1, self._kwh_per_km = math.nan, 0.0, 0.0
         self._soh, self._soh_1 = math.nan, 0.0
         self._hours, self._hours_3 = math.nan, 0.0
+        # (locked, doors, windows) of the last `_body`, copies of the lists, and its values
+        self._body: tuple[bool, list[bool], list[int], tuple[Reading, ...]] = (False, [], [], ())
         # The previous reading (NaN before the first), for `_unchanged` roundings.
         self._last: list[Any] = [math.nan] * len(signal_paths(spec))
 
@@ -309,14 +314,22 @@ class Readout:
         tyre_c = prev_tyre if near else _round1(tyre)
         tyre_k = tyre + _KELVIN
         warn_kpa = self._warn_kpa
-        for cold in s.tyre_cold_kpa:
+        for cold, prev_kpa in zip(s.tyre_cold_kpa, last[21:33:3], strict=True):  # and last kPa
             if cold <= 0:
                 kpa = 0
             else:
                 gauge = (cold + ATMOSPHERE_KPA) * tyre_k / _TYRE_REFERENCE_K - ATMOSPHERE_KPA
-                kpa = round_int(gauge) if gauge > 0.0 else 0
+                if prev_kpa and -_NEAR_0 < gauge - prev_kpa < _NEAR_0:
+                    kpa = prev_kpa  # round_int(gauge) again
+                else:
+                    kpa = round_int(gauge) if gauge > 0.0 else 0
             out += (kpa, tyre_c, kpa < warn_kpa)
-        out += _body(locked, tuple(s.doors_open), tuple(s.windows_pct))
+        body_locked, doors, windows, body = self._body  # rarely changes: compared first
+        if locked is not body_locked or s.doors_open != doors or s.windows_pct != windows:
+            doors, windows = list(s.doors_open), list(s.windows_pct)
+            body = _body(locked, tuple(doors), tuple(windows))
+            self._body = (locked, doors, windows, body)
+        out += body
         electric_m = self._battery(s, out) if self._electric else 0
         fuel_m = self._fuel(s, out) if self._combustion else 0
         out.append(electric_m + fuel_m)
@@ -340,14 +353,21 @@ class Readout:
         last, at = self._last, len(out)  # as in `values`: reuse a rounding still valid
         prev_soc, prev_power, prev_hv = last[at], last[at + 6], last[at + 7]
         soc_2 = prev_soc if prev_soc and -_NEAR_2 < soc - prev_soc < _NEAR_2 else _round2(soc)
+        prev_shown, prev_energy = last[at + 1], last[at + 2]
+        if prev_shown and -_NEAR_0 < displayed - prev_shown < _NEAR_0:
+            shown = prev_shown  # float(round_int(displayed)) again
+        else:
+            shown = float(round_int(displayed))
+        near = prev_energy and -_NEAR_3 < energy_kwh - prev_energy < _NEAR_3
+        energy_3 = prev_energy if near else _round3(energy_kwh)
         near = prev_power and -_NEAR_1 < power - prev_power < _NEAR_1
         power_1 = prev_power if near else _round1(power)
         hv = s.hv_battery_c
         hv_1 = prev_hv if prev_hv and -_NEAR_1 < hv - prev_hv < _NEAR_1 else _round1(hv)
         out += (
             soc_2,
-            float(round_int(displayed)),
-            _round3(energy_kwh),
+            shown,
+            energy_3,
             range_m,
             self._soh_1,
             self._net_capacity,
@@ -381,6 +401,19 @@ class Readout:
         prev_fuel = last[at + 1]
         near = prev_fuel and -_NEAR_2 < fuel_l - prev_fuel < _NEAR_2
         fuel_2 = prev_fuel if near else _round2(fuel_l)
+        prev_average, prev_rpm = last[at + 6], last[at + 8]
+        prev_coolant, prev_oil = last[at + 9], last[at + 10]
+        near = prev_average and -_NEAR_2 < average - prev_average < _NEAR_2
+        average_2 = prev_average if near else _round2(average)
+        if running:
+            rpm = engine_rpm(s.speed_kmh)
+            rpm_0 = prev_rpm if prev_rpm and -_NEAR_0 < rpm - prev_rpm < _NEAR_0 else _round0(rpm)
+        else:
+            rpm_0 = 0.0
+        coolant, oil = s.coolant_c, s.oil_c
+        near = prev_coolant and -_NEAR_1 < coolant - prev_coolant < _NEAR_1
+        coolant_1 = prev_coolant if near else _round1(coolant)
+        oil_1 = prev_oil if prev_oil and -_NEAR_1 < oil - prev_oil < _NEAR_1 else _round1(oil)
         out += (
             (level_pct if level_pct < 100 else 100) if level_pct > 0 else 0,  # max(0, min(100, ·))
             fuel_2,
@@ -388,11 +421,11 @@ class Readout:
             level_pct < FUEL_LOW_PCT,
             self._tank_l,
             ["GASOLINE"],
-            _round2(average),
+            average_2,
             running,
-            _round0(engine_rpm(s.speed_kmh)) if running else 0.0,
-            _round1(s.coolant_c),
-            _round1(s.oil_c),
+            rpm_0,
+            coolant_1,
+            oil_1,
             "NORMAL",
             self._hours_3,
         )
