@@ -1,14 +1,23 @@
-"""Brands, vehicles, owners and API tokens in SQL (the `Registry` port)."""
+"""Brands, vehicles, owners and API tokens in SQL (the `Registry` port).
+
+The two reads every API request makes (its token; for a command, the vehicle with its
+owners) use statements built once, with bound parameters: building a SQLAlchemy statement
+per call and finding it in the compiled cache cost several times executing a prebuilt one;
+the vehicle and its owners come in one query, and on PostgreSQL both reads run outside a
+transaction (`_reader`: no BEGIN, and no ROLLBACK when the connection goes back to the
+pool, a round trip each). Tokens found are also cached for a few seconds (`registry_tokens`).
+"""
 
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, select, update
+from sqlalchemy import Connection, Engine, Select, bindparam, delete, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from autocloud.adapters.sql.dialect import Dialect
 from autocloud.adapters.sql.errors import translated
+from autocloud.adapters.sql.registry_tokens import TokenCache
 from autocloud.adapters.sql.schema import (
     api_tokens,
     brands,
@@ -58,6 +67,16 @@ _VEHICLE_COLUMNS = (
     vehicles.c.manufacturer,
     vehicles.c.created_ms,
 )
+# A vehicle and its owners in one query: a row per owner (ascending), or one with no owner.
+_VEHICLE_BY_VIN: Select[Any] = (
+    select(*_VEHICLE_COLUMNS, vehicle_owners.c.owner_id)
+    .outerjoin(vehicle_owners, vehicle_owners.c.vehicle_id == vehicles.c.id)
+    .where(vehicles.c.vin == bindparam("b_vin"))
+    .order_by(vehicle_owners.c.owner_id)
+)
+_TOKEN_BY_DIGEST: Select[Any] = select(api_tokens).where(
+    api_tokens.c.digest == bindparam("b_digest")
+)
 
 
 class SqlRegistry:
@@ -66,6 +85,9 @@ class SqlRegistry:
     def __init__(self, engine: Engine, dialect: Dialect) -> None:
         self._engine = engine
         self._dialect = dialect
+        self._tokens = TokenCache()
+        pg = dialect.name == "postgresql"
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT") if pg else engine
 
     def add_brand(self, brand_id: str, name: str, now_ms: int) -> Brand:
         with translated(), self._engine.begin() as conn:
@@ -106,12 +128,12 @@ class SqlRegistry:
         return _vehicle_with_id(vehicle, int(new_id[0]))
 
     def vehicle(self, vin: str) -> Vehicle | None:
-        with translated(), self._engine.connect() as conn:
-            row = conn.execute(select(*_VEHICLE_COLUMNS).where(vehicles.c.vin == vin)).first()
-            if row is None:
-                return None
-            owner_ids = _owner_ids(conn, [row.id])
-        return _vehicle(row, owner_ids.get(row.id, ()))
+        with translated(), self._reader.connect() as conn:
+            rows = conn.execute(_VEHICLE_BY_VIN, {"b_vin": vin}).all()
+        if not rows:
+            return None
+        owner_ids = tuple(r.owner_id for r in rows if r.owner_id is not None)
+        return _vehicle(rows[0], owner_ids)
 
     def vehicles(
         self,
@@ -246,9 +268,18 @@ class SqlRegistry:
         return TokenInfo(int(key[0]), name, role, brand, now_ms, None, owner_id)
 
     def token_by_digest(self, digest: str) -> TokenInfo | None:
-        with translated(), self._engine.connect() as conn:
-            row = conn.execute(select(api_tokens).where(api_tokens.c.digest == digest)).first()
-        return None if row is None else _token(row)
+        """The token with this digest (revoked or not); reused for `TOKEN_TTL_S` once found."""
+        cached = self._tokens.get(digest)
+        if cached is not None:
+            return cached
+        stamp = self._tokens.stamp()
+        with translated(), self._reader.connect() as conn:
+            row = conn.execute(_TOKEN_BY_DIGEST, {"b_digest": digest}).first()
+        if row is None:
+            return None
+        found = _token(row)
+        self._tokens.put(digest, found, stamp)
+        return found
 
     def tokens(self, scope: str | None) -> list[TokenInfo]:
         query = select(api_tokens).order_by(api_tokens.c.id)
@@ -264,6 +295,7 @@ class SqlRegistry:
                 .where(api_tokens.c.id == token_id, api_tokens.c.revoked_ms.is_(None))
                 .values(revoked_ms=now_ms)
             )
+        self._tokens.drop(token_id)  # after the commit: the next read sees the revocation
 
 
 def _owner_ids(conn: Connection, vehicle_ids: list[int]) -> dict[int, tuple[int, ...]]:

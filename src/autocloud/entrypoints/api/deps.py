@@ -1,4 +1,10 @@
-"""Request dependencies: the wired platform and the authenticated caller."""
+"""Request dependencies: the wired platform and the authenticated caller.
+
+FastAPI runs a sync dependency on a worker thread (a hop through the event loop and the
+interpreter lock, per dependency and request), an async one on the loop. `platform` only
+reads `app.state`, so it is async; `principal` may read the database (a token not cached,
+an owner's VINs), so it stays sync.
+"""
 
 from typing import Annotated
 
@@ -12,9 +18,14 @@ from autocloud.domain.errors import Unauthorized
 _bearer = HTTPBearer(auto_error=False, description="An Autocloud API token (ac_…).")
 
 
-def platform(request: Request) -> Platform:
+def platform_of(request: Request) -> Platform:
+    """The platform the app was built around (for code that runs off the event loop)."""
     found: Platform = request.app.state.platform
     return found
+
+
+async def platform(request: Request) -> Platform:
+    return platform_of(request)
 
 
 def principal(
@@ -34,7 +45,7 @@ def principal(
             )
     else:
         token = credentials.credentials
-    who = platform(request).registry.authenticate(token)
+    who = platform_of(request).registry.authenticate(token)
     # An owner's token may call only the routes open to owners (domain/access.OWNER_ROUTES).
     route = request.scope.get("route")
     who.check_route(request.method, getattr(route, "path", request.url.path))

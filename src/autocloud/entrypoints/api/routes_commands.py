@@ -37,8 +37,8 @@ def _svc(p: Plat) -> CommandService:
 
 
 # The two routes of every command (send, and the long poll) make one hop to a worker thread,
-# not four: FastAPI runs each sync dependency (`Plat`, `Who`) on a worker thread of its own,
-# and validates a returned model again on another; each hop waits for the event loop and the
+# not four: FastAPI runs each sync dependency (`Who`) on a worker thread of its own, and
+# validates a returned model again on another; each hop waits for the event loop and the
 # interpreter lock (up to the 5 ms switch interval while other threads run). So they
 # authenticate in the endpoint, and answer with the command already encoded, as `CommandOut`
 # (declared as the response model: the OpenAPI document is the same). The bearer scheme
@@ -50,7 +50,7 @@ def _caller(
     request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> tuple[CommandService, Principal]:
     """The command service and the authenticated caller (as `Plat` and `Who` give them)."""
-    return _svc(deps.platform(request)), deps.principal(request, credentials)
+    return _svc(deps.platform_of(request)), deps.principal(request, credentials)
 
 
 def _answer(command: Command, status_code: int = status.HTTP_200_OK) -> Response:
