@@ -1,11 +1,12 @@
 """Builders shared by the storage contract tests: VINs, vehicles, points, dead letters."""
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, func, select
 
 from autocloud.adapters.sql.store import SqlStore
-from autocloud.domain.records import DeadLetter, Point, Value, Vehicle, WriteBatch, frames_of
+from autocloud.domain.records import DeadLetter, Frame, Value, Vehicle, WriteBatch
 from autocloud.domain.signal_table import SIGNALS
 from autocloud.domain.vin import check_digit, validate_vin
 
@@ -62,6 +63,28 @@ def add_vehicle(
         created_ms=created_ms,
     )
     return store.registry.add_vehicle(vehicle, digest)
+
+
+class Point(NamedTuple):
+    """One signal value at one instant of one vehicle: how the tests write samples."""
+
+    vehicle_id: int
+    signal_id: int
+    ts: int
+    value: Value
+
+
+def frames_of(points: Iterable[Point]) -> list[Frame]:
+    """Points grouped into ingest's frames by (vehicle, ts), in first-seen order; of a signal
+    given twice for one instant the later value wins."""
+    frames: dict[tuple[int, int], Frame] = {}
+    for p in points:
+        key = (p.vehicle_id, p.ts)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = Frame(p.vehicle_id, p.ts, {})
+        frame.values[p.signal_id] = p.value
+    return list(frames.values())
 
 
 def point(store: SqlStore, vehicle: Vehicle, signal: str, ts: int, value: Value) -> Point:

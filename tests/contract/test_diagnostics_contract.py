@@ -15,8 +15,8 @@ from autocloud.domain.alerts import (
 from autocloud.domain.dtc import Severity
 from autocloud.domain.dtc_active import ActiveDtc, DtcTransition, DtcUpdate
 from autocloud.domain.errors import NotFound
-from autocloud.domain.records import Point, WriteBatch, frames_of
-from tests.contract.helpers import SPEED, T0, add_vehicle
+from autocloud.domain.records import WriteBatch
+from tests.contract.helpers import SPEED, T0, Point, add_vehicle, frames_of
 
 HOT = SignalCondition("Vehicle.Speed", Op.GT, 100.0, 5.0, 30.0)
 

@@ -12,10 +12,9 @@ from autocloud.domain.records import (
     Vehicle,
     VehicleRef,
     WriteBatch,
-    frames_of,
 )
 from autocloud.domain.replay import SeqWindow
-from tests.contract.helpers import SOC, SPEED, T0, add_vehicle, make_vin, point, record
+from tests.contract.helpers import SOC, SPEED, T0, add_vehicle, frames_of, make_vin, point, record
 
 # --- brands -----------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from autocloud.domain.records import (
     Vehicle,
     VehicleRef,
     WriteBatch,
-    frames_of,
 )
 from autocloud.domain.replay import SeqWindow
 from autocloud.ports.stores import SignalCondition
@@ -51,6 +50,7 @@ from tests.contract.helpers import (
     add_vehicle,
     count,
     dead_letter,
+    frames_of,
     make_vin,
     point,
     record,

@@ -1,6 +1,5 @@
 """Plain values that move between the core, the services and the stores."""
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -56,16 +55,6 @@ class VehicleRef:
     brand: str
 
 
-class Point(NamedTuple):
-    """One signal value at one instant of one vehicle (what tests and tools write with;
-    ingest itself works in `Frame`s)."""
-
-    vehicle_id: int
-    signal_id: int
-    ts: int
-    value: Value
-
-
 class Frame(NamedTuple):
     """The signals one vehicle sampled at one instant, keyed by signal id.
 
@@ -78,19 +67,6 @@ class Frame(NamedTuple):
     vehicle_id: int
     ts: int
     values: dict[int, Value]
-
-
-def frames_of(points: Iterable[Point]) -> list[Frame]:
-    """Points grouped into frames by (vehicle, ts), in first-seen order; of a signal given
-    twice for one instant the later value wins."""
-    frames: dict[tuple[int, int], Frame] = {}
-    for p in points:
-        key = (p.vehicle_id, p.ts)
-        frame = frames.get(key)
-        if frame is None:
-            frame = frames[key] = Frame(p.vehicle_id, p.ts, {})
-        frame.values[p.signal_id] = p.value
-    return list(frames.values())
 
 
 @dataclass(slots=True)

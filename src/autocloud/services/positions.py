@@ -40,14 +40,12 @@ from autocloud.ports.positions import PositionReader
 from autocloud.services.fanout import Change
 from autocloud.services.ingest.stages import Batch
 
-FOLDED = frozenset({"twin", "presence"})  # the kinds a position row is made of
 _INDEX = {name: i for i, name in enumerate(LIVE_FIELDS)}
 _ONLINE = _INDEX[ONLINE]
 _EMPTY: tuple[Compact, ...] = (None,) * len(LIVE_FIELDS)
-# (VSS path, column, rounding) of each signal: fold runs on the ingest thread for every
-# twin change (10,000 a second at 10,000 vehicles), so it looks up these few paths only.
-_SLOTS = tuple((path, _INDEX[name], rounding) for name, (path, rounding) in SIGNALS.items())
-_SLOT_OF = {path: (index, rounding) for path, index, rounding in _SLOTS}
+# VSS path -> (column, rounding) of each map signal: folding runs on the ingest thread for
+# every telemetry message (10,000 a second at 10,000 vehicles) and looks up these paths only.
+_SLOT_OF = {path: (_INDEX[name], rounding) for name, (path, rounding) in SIGNALS.items()}
 _NUMBER = (bool, int, float)
 _NO_DATA: dict[str, object] = {}
 
@@ -60,23 +58,6 @@ class LiveRow:
     seq: int
     change: Change
     values: tuple[Compact, ...]  # in LIVE_FIELDS order
-
-
-def fold(previous: tuple[Compact, ...] | None, change: Change) -> tuple[Compact, ...]:
-    """A vehicle's map fields after `change` (twin: its signals, and it is online, since it
-    sends; presence: online or not). Fields the change does not name keep their value."""
-    values: list[Compact] = list(previous or _EMPTY)
-    if change.kind == "twin":
-        signals = change.data.get("signals") or {}
-        for path, index, rounding in _SLOTS:
-            sample = signals.get(path)
-            if sample is not None:
-                value = sample.get("value")
-                values[index] = rounding(float(value)) if isinstance(value, _NUMBER) else None
-        values[_ONLINE] = 1
-    elif change.kind == "presence":
-        values[_ONLINE] = 1 if change.data.get("online") else 0
-    return tuple(values)
 
 
 def fold_points(
@@ -115,24 +96,33 @@ class PositionFeed:
                 if not item.alive or vehicle is None or not vin:
                     continue
                 if type(message) is Telemetry and item.points:
-                    previous = self._previous(vin, vehicle.brand)
-                    values = fold_points(previous.values if previous else None, item.points)
-                    self._put(vin, vehicle.brand, "twin", previous, values)
+                    self._fold_twin(vin, vehicle.brand, item.points)
                 elif type(message) is State:
-                    previous = self._previous(vin, vehicle.brand)
-                    fields = list(previous.values if previous else _EMPTY)
-                    fields[_ONLINE] = 1 if message.online else 0
-                    self._put(vin, vehicle.brand, "presence", previous, tuple(fields))
+                    self._fold_presence(vin, vehicle.brand, message.online)
 
     def fold(self, changes: list[Change]) -> None:
         """Fold twin and presence changes (as the live stream carries them) into the rows."""
         with self._lock:
             for change in changes:
-                if change.kind not in FOLDED or not change.vin:
+                if not change.vin:
                     continue
-                previous = self._previous(change.vin, change.brand)
-                values = fold(previous.values if previous else None, change)
-                self._rows[change.vin] = LiveRow(self._next_seq(), change, values)
+                if change.kind == "twin":
+                    signals = change.data.get("signals") or {}
+                    points = [(p, s.get("ts", 0), s.get("value")) for p, s in signals.items()]
+                    self._fold_twin(change.vin, change.brand, points)
+                elif change.kind == "presence":
+                    self._fold_presence(change.vin, change.brand, bool(change.data.get("online")))
+
+    def _fold_twin(self, vin: str, brand: str, points: Sequence[tuple[str, int, object]]) -> None:
+        previous = self._previous(vin, brand)
+        values = fold_points(previous.values if previous else None, points)
+        self._put(vin, brand, "twin", previous, values)
+
+    def _fold_presence(self, vin: str, brand: str, online: bool) -> None:
+        previous = self._previous(vin, brand)
+        fields = list(previous.values if previous else _EMPTY)
+        fields[_ONLINE] = 1 if online else 0
+        self._put(vin, brand, "presence", previous, tuple(fields))
 
     def _previous(self, vin: str, brand: str) -> LiveRow | None:
         """The vehicle's row, taken out (re-inserted last: newest at the end). A VIN now in
