@@ -1,18 +1,26 @@
-"""Why history is one row per sample: the two layouts' durable write rate on SQLite.
+"""Why history is one row per sample, in a rowid table: the layouts' durable write rate on SQLite.
 
     .venv/bin/python bench/history_layout.py --vehicles 2000 --depth 0,200 --batches 40
 
 Writes the same telemetry (20 numeric signals a message, 500 messages a transaction, vehicles
 round-robin, `synchronous=FULL` in WAL mode as the platform runs) into a fresh database in
-two layouts, after first filling each vehicle's history `depth` samples deep:
+three layouts, after first filling each vehicle's history `depth` samples deep:
 
-- `per-signal`: the old table, one row per (vehicle, signal, ts);
-- `per-sample`: the platform's table since migration 0009, one row per (vehicle, ts) with a
-  JSON body keyed by signal id, inserted with the platform's own upsert.
+- `per-signal`: the table before migration 0009, one row per (vehicle, signal, ts);
+- `per-sample`: migrations 0009-0010, one row per (vehicle, ts) with a JSON body keyed by
+  signal id, clustered on that key (WITHOUT ROWID), inserted with the platform's own upsert;
+- `per-sample-rowid`: the platform's table since migration 0011, the same rows and upsert in a
+  rowid table, so rows append in arrival order and only the key index takes random writes.
 
 With history of some depth, each signal of each vehicle ends on its own B-tree page, so a
 per-signal commit dirties (and writes to the WAL) about one page per signal written; a
-per-sample commit about one per vehicle. Only the write is timed (no MQTT, no stages).
+per-sample commit about one per vehicle, and it splits a full leaf of the whole table to insert
+into the middle of it; the rowid table dirties one leaf of the much smaller key index
+instead. Only the write is timed (no MQTT, no stages).
+
+`--read-vehicles N` also measures the other side of the trade: one vehicle's hour of 1 Hz
+samples (raw, and in 60 one-minute buckets) read back from each per-sample layout after N
+vehicles' hour arrived interleaved, as live traffic does (warm OS cache, median of 20 reads).
 Results go to bench/results/history-layout-<utc time>.json.
 """
 
@@ -51,6 +59,11 @@ LAYOUTS: dict[str, tuple[str, str]] = {
     "per-sample": (
         "CREATE TABLE history (vehicle_id INTEGER, ts BIGINT, body TEXT NOT NULL, "
         "PRIMARY KEY (vehicle_id, ts)) WITHOUT ROWID",
+        platform_sqlite._HISTORY_UPSERT,
+    ),
+    "per-sample-rowid": (
+        "CREATE TABLE history (vehicle_id INTEGER, ts BIGINT, body TEXT NOT NULL, "
+        "PRIMARY KEY (vehicle_id, ts))",
         platform_sqlite._HISTORY_UPSERT,
     ),
 }
@@ -114,21 +127,66 @@ def run(layout: str, vehicles: int, depth: int, batches: int, folder: Path) -> d
     }
 
 
+READS = {
+    "raw hour": (
+        "SELECT ts, body -> '$.\"0\"' FROM history "
+        "WHERE vehicle_id = ? AND ts BETWEEN ? AND ? ORDER BY ts"
+    ),
+    "60 buckets": (
+        "SELECT ts / 60000, min(body ->> '$.\"0\"'), avg(body ->> '$.\"0\"'), "
+        "max(body ->> '$.\"0\"') FROM history "
+        "WHERE vehicle_id = ? AND ts BETWEEN ? AND ? GROUP BY ts / 60000"
+    ),
+}
+
+
+def read_cost(layout: str, vehicles: int, folder: Path) -> dict[str, Any]:
+    """Median time to read one vehicle's hour after `vehicles` sent an hour, interleaved."""
+    path = folder / f"read-{layout}.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(LAYOUTS[layout][0])
+    rng = random.Random(7)
+    conn.execute("BEGIN")
+    for second in range(3600):
+        conn.executemany(
+            "INSERT INTO history VALUES (?, ?, ?)",
+            [rows(layout, v, T0 + second * 1000, rng)[0] for v in range(vehicles)],
+        )
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    out: dict[str, Any] = {"layout": layout, "vehicles": vehicles}
+    for name, query in READS.items():
+        times = []
+        for vehicle in range(0, vehicles, max(1, vehicles // 20)):
+            started = time.perf_counter()
+            conn.execute(query, (vehicle, T0, T0 + 3600 * 1000)).fetchall()
+            times.append(time.perf_counter() - started)
+        out[f"{name} ms"] = round(sorted(times)[len(times) // 2] * 1000, 2)
+    conn.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vehicles", type=int, default=2000)
     parser.add_argument("--depth", default="0,200", help="samples per vehicle before timing")
     parser.add_argument("--batches", type=int, default=40)
+    parser.add_argument("--read-vehicles", type=int, default=0, help="also time reads (0: no)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     results = []
+    reads = []
     with tempfile.TemporaryDirectory() as folder:
+        for layout in ("per-sample", "per-sample-rowid") if args.read_vehicles else ():
+            reads.append(read_cost(layout, args.read_vehicles, Path(folder)))
+            print(reads[-1])
         for depth in (int(d) for d in args.depth.split(",")):
             for layout in LAYOUTS:
                 result = run(layout, args.vehicles, depth, args.batches, Path(folder))
                 results.append(result)
                 print(
-                    f"{layout:>10} depth {depth:>4}: {result['signals_per_s']:>9,} signals/s "
+                    f"{layout:>16} depth {depth:>4}: {result['signals_per_s']:>9,} signals/s "
                     f"(cpu {result['cpu_seconds']} s of {result['seconds']} s, "
                     f"largest WAL {result['largest_wal_bytes'] / 1e6:.1f} MB)"
                 )
@@ -140,6 +198,7 @@ def main() -> None:
         "load_avg_1m": os.getloadavg()[0],
         "sqlite": sqlite3.sqlite_version,
         "results": results,
+        "reads": reads,
     }
     out.write_text(json.dumps(record, indent=2))
     print(f"wrote {out}")

@@ -164,3 +164,41 @@ def test_twin_survives_the_change_of_layout_both_ways(brands: SqlStore) -> None:
     # The carried-over rows take the fast merge again.
     set_twin(store, vehicle, {SPEED: 14.0}, ts=T0 + 2000)
     assert reported(store, vehicle)[SPEED] == (14.0, T0 + 2000)
+
+
+def test_history_changes_to_a_rowid_table_on_sqlite_and_back(brands: SqlStore) -> None:
+    """0011 copies SQLite history into a rowid table (appends in arrival order); its downgrade
+    clusters it on the key again. PostgreSQL's heap is untouched either way."""
+    store = brands
+    vehicle, other = add_vehicle(store, 1), add_vehicle(store, 2)
+    record(store, other, [(SPEED, T0 + 5, 3.0)])
+    record(store, vehicle, [(SPEED, T0, 12.5), (LIGHTS, T0, "BEAM"), (SPEED, T0 + 1000, 13.0)])
+    paths = [SPEED, LIGHTS]
+    before = [
+        store.telemetry.history(v.id, paths, T0, T0 + MINUTE, after=None, limit=100)
+        for v in (vehicle, other)
+    ]
+    sqlite = store.engine.dialect.name == "sqlite"
+
+    def clustered() -> bool:
+        with store.engine.connect() as conn:
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'history'"))
+            return "WITHOUT ROWID" in sql.scalar_one().upper()
+
+    assert not sqlite or not clustered()
+    config = alembic_config(store.engine)
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0010")
+    assert not sqlite or clustered()
+    upgrade(store.engine)
+    assert not sqlite or not clustered()
+    after = [
+        store.telemetry.history(v.id, paths, T0, T0 + MINUTE, after=None, limit=100)
+        for v in (vehicle, other)
+    ]
+    assert after == before and len(before[0]) == 3
+    # The key still refuses a second row for an instant: a redelivery merges into the first.
+    record(store, vehicle, [(LIGHTS, T0 + 1000, "LOW")])
+    rows = store.telemetry.history(vehicle.id, paths, T0, T0 + MINUTE, after=None, limit=100)
+    assert len(rows) == 4 and HistoryRow(LIGHTS, T0 + 1000, "LOW") in rows

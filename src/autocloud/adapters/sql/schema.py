@@ -130,14 +130,15 @@ desired = Table(
 # One row per vehicle and sample instant, holding every signal of that sample as a JSON
 # object keyed by signal id ({"17": 42.5, "3": true}). A row per signal would dirty one
 # B-tree page per signal and vehicle in every ingest commit; a row per sample dirties one
-# per vehicle (docs/architecture.md, "History layout").
+# per vehicle. On SQLite it is a rowid table whose key is a unique index, as a PostgreSQL heap
+# is: rows append in arrival order instead of into the middle of a table that grows by every
+# message (migration 0011; docs/architecture.md, "History layout").
 history = Table(
     "history",
     metadata,
     Column("vehicle_id", Integer, primary_key=True),
     Column("ts", BigInteger, primary_key=True),
     Column("body", Text().with_variant(JSONB(), "postgresql"), nullable=False),
-    sqlite_with_rowid=False,
 )
 
 events = Table(
