@@ -1,5 +1,7 @@
 """The ingest stages on a memory store: what is kept, what is dead-lettered and why."""
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -279,3 +281,35 @@ def test_an_oversize_payload_keeps_only_a_prefix(env: Any) -> None:
     [dead] = batch.out.dead_letters
     assert (dead.reason, len(dead.payload)) == ("oversize", 4096)
     assert "100000 bytes" in dead.detail
+
+
+def _service(batch: int, wait_ms: int) -> IngestService:
+    store = MemoryTelemetry({A: VehicleRef(1, "alpha")})
+    metrics = Metrics()
+    pipeline = Pipeline(
+        store, Catalog.builtin(None), metrics, max_payload_bytes=4096, max_future_skew_ms=60_000
+    )
+    return IngestService(
+        store, pipeline, Hub(), metrics, FixedClock(NOW), batch=batch, wait_ms=wait_ms
+    )
+
+
+def test_a_batch_takes_what_arrives_within_the_wait_after_its_first_message() -> None:
+    service = _service(batch=100, wait_ms=300)
+    service.submit(msg(A, b"1"))
+    later = threading.Timer(0.05, lambda: [service.submit(msg(A, b"2")) for _ in range(2)])
+    later.start()
+    taken = service._take()
+    later.join()
+    assert [m.payload for m in taken] == [b"1", b"2", b"2"]
+    assert service._take() == []  # nothing left: the next take waits out its timeout
+
+
+def test_a_batch_stops_at_its_size_and_leaves_the_rest_queued() -> None:
+    service = _service(batch=3, wait_ms=1000)
+    for n in range(5):
+        service.submit(msg(A, str(n).encode()))
+    started = time.monotonic()
+    assert [m.payload for m in service._take()] == [b"0", b"1", b"2"]
+    assert time.monotonic() - started < 0.9  # a full batch does not wait
+    assert [m.payload for m in service._take()] == [b"3", b"4"]
