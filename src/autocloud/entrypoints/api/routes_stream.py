@@ -164,7 +164,7 @@ async def stream(
             owned[0] = await run_in_threadpool(p.registry.owned_vins, owner_id)
             refreshed[0] = time.monotonic()
 
-    async def events() -> AsyncIterator[dict[str, str]]:
+    async def events() -> AsyncIterator[dict[str, str] | bytes]:
         _open[who.name] = _open.get(who.name, 0) + 1
         try:
             yield {"event": "ready", "data": "{}"}
