@@ -16,12 +16,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from autocloud.domain.catalog import Catalog
 from autocloud.domain.clock import Clock
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import Event, Reason, State, Telemetry
-from autocloud.domain.records import DeadLetter, WriteBatch
+from autocloud.domain.records import DeadLetter, Value, WriteBatch
 from autocloud.ports.link import Inbound, VehicleLink
 from autocloud.ports.stores import TelemetryWriter
 from autocloud.services.fanout import Change, Hub
@@ -322,6 +323,53 @@ def cycle_gc_paused() -> Iterator[None]:
         gc.enable()
 
 
+class TwinChange(Change):
+    """A `twin` change whose `data` ({"signals": {path: {"value", "ts"}}}) is built when first
+    read. Subscribers pick changes by kind, VIN and brand; a stream that follows one brand
+    reads the data of that brand's changes only, so the others never build their dict per
+    signal (13 % of ingest's time at 5,900 messages a second, when built for every message).
+    Two threads reading it at once may both build it: the same value, so either one is kept.
+    """
+
+    __slots__ = ("_built", "_points", "_several")
+    _built: dict[str, Any] | None
+    _points: list[tuple[str, int, Value]]
+    _several: bool
+
+    def __init__(
+        self, vin: str, brand: str, points: list[tuple[str, int, Value]], several: bool
+    ) -> None:
+        set_field = object.__setattr__  # Change is frozen
+        set_field(self, "kind", "twin")
+        set_field(self, "vin", vin)
+        set_field(self, "brand", brand)
+        set_field(self, "_points", points)
+        set_field(self, "_several", several)
+        set_field(self, "_built", None)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        built: dict[str, Any] | None = self._built
+        if built is None:
+            built = {"signals": twin_signals(self._points, several=self._several)}
+            object.__setattr__(self, "_built", built)
+        return built
+
+
+def twin_signals(
+    points: list[tuple[str, int, Value]], *, several: bool
+) -> dict[str, dict[str, object]]:
+    """Each path's value and ts; of several instants (`several`) the newest, of equal ts the
+    later point."""
+    if not several:  # one instant: every path once
+        return {p: {"value": v, "ts": ts} for p, ts, v in points}
+    latest: dict[str, tuple[object, int]] = {}
+    for path, ts, value in points:
+        if path not in latest or ts >= latest[path][1]:
+            latest[path] = (value, ts)
+    return {p: {"value": v, "ts": ts} for p, (v, ts) in latest.items()}
+
+
 def changes(batch: Batch, *, twin: bool = True) -> list[Change]:
     """What a committed batch tells live subscribers (`twin`: with a twin change per
     telemetry message; off while nobody takes them, since they cost a dict per signal)."""
@@ -331,18 +379,8 @@ def changes(batch: Batch, *, twin: bool = True) -> list[Change]:
             continue
         vin, brand, message = item.vin, item.vehicle.brand, item.message
         if item.alive and isinstance(message, Telemetry) and item.points:
-            if not twin:
-                continue
-            signals: dict[str, dict[str, object]]
-            if message.samples is None:  # one instant: every path once
-                signals = {p: {"value": v, "ts": ts} for p, ts, v in item.points}
-            else:
-                latest: dict[str, tuple[object, int]] = {}
-                for path, ts, value in item.points:
-                    if path not in latest or ts >= latest[path][1]:
-                        latest[path] = (value, ts)
-                signals = {p: {"value": v, "ts": ts} for p, (v, ts) in latest.items()}
-            out.append(Change("twin", vin, brand, {"signals": signals}))
+            if twin:
+                out.append(TwinChange(vin, brand, item.points, message.samples is not None))
         elif item.alive and isinstance(message, State):
             out.append(Change("presence", vin, brand, {"online": message.online}))
         elif item.alive and isinstance(message, Event):
