@@ -64,6 +64,14 @@ class Settings(BaseSettings):
     max_future_skew_s: int = Field(300, ge=0)
     ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
     ingest_wait_ms: int = Field(2, ge=0, description="Longest wait to fill a batch.")
+    switch_interval_ms: float = Field(
+        1.0,
+        gt=0,
+        le=100,
+        description="How long a thread of the platform waits for the interpreter that another "
+        "holds before asking for it (Python's switch interval, 5 ms by default): the API's "
+        "event loop and the broker link wait at most this long behind the ingest thread.",
+    )
     consumer_id: str = Field(
         "0",
         pattern=r"^[A-Za-z0-9_-]{1,32}$",

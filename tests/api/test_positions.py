@@ -65,6 +65,7 @@ class Clock:
 
 def test_cursor_takes_the_changes_of_its_interval_for_its_tenant_only() -> None:
     feed, clock = PositionFeed(), Clock()
+    feed.follow()  # another map is open already
     a1, a2, b1 = na_vin(1), na_vin(2), na_vin(3)
     feed.fold([_twin(a1, "alpha", lat=1.0, lon=2.0, speed=10.0)])  # before the cursor
     alpha = PositionCursor(feed, change_filter("alpha", None), 1.0, clock)
@@ -98,6 +99,34 @@ def test_an_owner_cursor_follows_the_owner_s_vehicles() -> None:
     feed.fold([_twin(mine, "alpha", speed=3.0)])
     clock.now += 1.0
     assert cursor.take(NOW) is None
+
+
+def test_the_feed_folds_only_while_a_cursor_follows_it() -> None:
+    feed, clock = PositionFeed(), Clock()
+    a1 = na_vin(1)
+    feed.fold([_twin(a1, "alpha", lat=1.0, lon=2.0)])  # nobody follows: not kept
+    assert feed.since(0)[1] == []
+    first = PositionCursor(feed, change_filter("alpha", None), 1.0, clock)
+    feed.fold([_twin(a1, "alpha", speed=20.0)])
+    clock.now += 1.0
+    body = json.loads(first.take(NOW) or "null")
+    # The position came while nobody followed: "no news", the map keeps its snapshot's.
+    assert (body["lat"], body["lon"], body["speed"]) == ([None], [None], [20.0])
+    first.close()
+    first.close()  # closing twice is harmless
+    feed.fold([_twin(a1, "alpha", lat=3.0)])
+    assert [r.values for r in feed.since(0)[1]] == [body_values(body)]  # not folded
+    again = PositionCursor(feed, change_filter("alpha", None), 1.0, clock)
+    assert feed.since(0)[1] == []  # rows that missed changes are dropped for the new one
+    feed.fold([_twin(a1, "alpha", lon=4.0)])
+    clock.now += 1.0
+    body = json.loads(again.take(NOW) or "null")
+    assert (body["lat"], body["lon"], body["speed"]) == ([None], [4.0], [None])
+    again.close()
+
+
+def body_values(body: dict[str, list[object]]) -> tuple[object, ...]:
+    return tuple(body[field][0] for field in LIVE_FIELDS)
 
 
 # --- the snapshot ----------------------------------------------------------------------------

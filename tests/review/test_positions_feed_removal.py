@@ -31,6 +31,7 @@ class Clock:
 
 def test_a_vin_in_another_tenant_does_not_inherit_the_former_tenant_s_fields() -> None:
     feed, clock = PositionFeed(), Clock()
+    feed.follow()  # a map is open
     vin = "1HGCM82633A004352"
     signals = {LAT: {"value": 48.1, "ts": 1}, LON: {"value": 11.5, "ts": 1}}
     feed.fold([Change("twin", vin, "alpha", {"signals": signals})])
@@ -44,6 +45,7 @@ def test_a_vin_in_another_tenant_does_not_inherit_the_former_tenant_s_fields() -
 
 def test_forget_drops_a_vehicle_s_row() -> None:
     feed, clock = PositionFeed(), Clock()
+    feed.follow()  # a map is open
     vin = "1HGCM82633A004352"
     feed.fold([Change("twin", vin, "alpha", {"signals": {LAT: {"value": 48.1, "ts": 1}}})])
     feed.forget(vin)
@@ -56,10 +58,11 @@ def test_forget_drops_a_vehicle_s_row() -> None:
 
 @pytest.mark.timeout(30)
 def test_removing_a_vehicle_through_the_registry_forgets_its_position(env: Env) -> None:
-    env.ingest(state(env.alpha.vin, True, NOW - 60_000))
-    env.send(env.alpha.vin, NOW - 50_000, {LAT: 48.1, LON: 11.5, SPEED: 30.0})
     assert env.platform.positions is not None
     feed = env.platform.positions.feed
+    feed.follow()  # a map is open
+    env.ingest(state(env.alpha.vin, True, NOW - 60_000))
+    env.send(env.alpha.vin, NOW - 50_000, {LAT: 48.1, LON: 11.5, SPEED: 30.0})
     assert env.alpha.vin in {row.change.vin for row in feed.since(0)[1]}
     env.platform.registry.remove_vehicle(SYSTEM, env.alpha.vin)
     assert env.alpha.vin not in {row.change.vin for row in feed.since(0)[1]}

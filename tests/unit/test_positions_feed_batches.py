@@ -45,6 +45,7 @@ def _fields(feed: PositionFeed) -> dict[str, object]:
 
 def test_a_message_of_several_instants_leaves_each_map_field_at_its_newest_value() -> None:
     feed = PositionFeed()
+    feed.follow()  # a map is open
     points: list[tuple[str, int, Value]] = [
         (SPEED, NOW - 1000, 30.0),
         (LAT, NOW - 1000, 48.0),
@@ -57,6 +58,7 @@ def test_a_message_of_several_instants_leaves_each_map_field_at_its_newest_value
 
 def test_presence_and_telemetry_fold_in_message_order_and_keep_other_fields() -> None:
     feed = PositionFeed()
+    feed.follow()  # a map is open
     feed.on_commit(_batch(_item(_telemetry(samples=False), [(SPEED, NOW, 42.0)])))
     offline = _item(State(online=False, sid="s"), [])
     feed.on_commit(_batch(offline))
@@ -66,6 +68,7 @@ def test_presence_and_telemetry_fold_in_message_order_and_keep_other_fields() ->
 
 def test_a_vin_in_another_brand_starts_from_nothing() -> None:
     feed = PositionFeed()
+    feed.follow()  # a map is open
     feed.on_commit(_batch(_item(_telemetry(samples=False), [(SPEED, NOW, 42.0)])))
     feed.on_commit(_batch(_item(_telemetry(samples=False), [(LAT, NOW, 1.0)], brand="beta")))
     got = _fields(feed)

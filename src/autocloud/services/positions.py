@@ -87,9 +87,27 @@ class PositionFeed:
         self._rows: dict[str, LiveRow] = {}  # vin -> row; dict order = order of change
         self._seq = 0
         self._lock = threading.Lock()
+        self._followers = 0
+
+    def follow(self) -> None:
+        """A map starts following (a `PositionCursor`). The feed folds only while one does:
+        folding is ~10 % of ingest's interpreter time, and rows folded while nobody followed
+        are dropped when the first follower comes, since they missed what came meanwhile. A
+        new follower's map starts from the snapshot; a field its rows do not know yet is None
+        ("no news"), which the map reads as "keep the snapshot's value"."""
+        with self._lock:
+            if self._followers == 0:
+                self._rows.clear()
+            self._followers += 1
+
+    def unfollow(self) -> None:
+        with self._lock:
+            self._followers = max(0, self._followers - 1)
 
     def on_commit(self, batch: Batch) -> None:
         """Ingest's after-commit listener: the batch's telemetry and presence, in order."""
+        if not self._followers:
+            return
         with self._lock:
             for item in batch.items:
                 message, vehicle, vin = item.message, item.vehicle, item.vin
@@ -102,6 +120,8 @@ class PositionFeed:
 
     def fold(self, changes: list[Change]) -> None:
         """Fold twin and presence changes (as the live stream carries them) into the rows."""
+        if not self._followers:
+            return
         with self._lock:
             for change in changes:
                 if not change.vin:
@@ -185,8 +205,16 @@ class PositionCursor:
         self._accepts = accepts
         self.interval_s = interval_s
         self._clock = clock
+        feed.follow()
+        self._following = True
         self._seq = feed.seq  # what happened before is in the snapshot (/v1/fleet/positions)
         self._due = clock() + interval_s
+
+    def close(self) -> None:
+        """The subscriber left: the feed stops folding once no cursor follows it."""
+        if self._following:
+            self._following = False
+            self._feed.unfollow()
 
     def wait_s(self) -> float:
         """Seconds until the next take is due (0 when it is)."""

@@ -148,11 +148,7 @@ async def stream(
         accepts if wanted is None else lambda c: c.kind in wanted and accepts(c), wanted
     )
     # The same filter decides which vehicles' positions this subscriber gets.
-    positions = (
-        p.positions.cursor(accepts, interval)
-        if wanted is not None and POSITIONS in wanted and p.positions is not None
-        else None
-    )
+    feed = p.positions if wanted is not None and POSITIONS in wanted else None
     owner_id = who.owner_id
 
     refreshed = [time.monotonic()]
@@ -165,6 +161,8 @@ async def stream(
             refreshed[0] = time.monotonic()
 
     async def events() -> AsyncIterator[dict[str, str] | bytes]:
+        # Opened here, where `finally` closes it: the feed folds only while a cursor follows.
+        positions = feed.cursor(accepts, interval) if feed is not None else None
         _open[who.name] = _open.get(who.name, 0) + 1
         try:
             yield {"event": "ready", "data": "{}"}
@@ -188,6 +186,8 @@ async def stream(
                     break
         finally:
             p.hub.unsubscribe(sub)
+            if positions is not None:
+                positions.close()
             left = _open.get(who.name, 1) - 1
             if left > 0:
                 _open[who.name] = left
