@@ -7,8 +7,9 @@ energy level, and whether it is online and charging.
 
 `PositionFeed` follows ingest's committed batches (`on_commit`, on the ingest thread: it only
 folds the few map signals of each message) and keeps each vehicle's latest map fields
-(`domain/positions.py`), with a sequence number per change. It reads the batch, not the hub's
-twin changes, so ingest builds those only while a stream subscriber wants them.
+(`domain/positions.py`), with a sequence number per change, only while a map follows it
+(`follow`). It reads the batch, not the hub's twin changes, so ingest builds those only while
+a stream subscriber wants them.
 A stream subscriber holds a `PositionCursor`: once per interval it takes the vehicles that
 changed since its last take, keeps those its own filter accepts (the stream's tenant and
 owner filter, `routes_stream.change_filter`, applied to each vehicle's latest change), and
@@ -119,7 +120,8 @@ class PositionFeed:
                     self._fold_presence(vin, vehicle.brand, message.online)
 
     def fold(self, changes: list[Change]) -> None:
-        """Fold twin and presence changes (as the live stream carries them) into the rows."""
+        """Fold twin and presence changes (as the live stream carries them) into the rows: for
+        a caller that holds changes rather than a batch (the tests; ingest calls `on_commit`)."""
         if not self._followers:
             return
         with self._lock:

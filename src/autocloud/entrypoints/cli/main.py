@@ -92,8 +92,8 @@ def serve(
 
     logs.install()
     # The event loop and the link's reader give up the interpreter at every socket call and
-    # then queue behind the ingest thread for up to a switch interval each time: at Python's
-    # 5 ms a live-stream chunk waited ~5 ms several times over (BENCHMARKS.md).
+    # then queue behind the ingest thread for up to a switch interval each time; this bounds
+    # that wait (its effect on the bench's p99 was within the noise: BENCHMARKS.md).
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
     platform = build(settings)
     new_token = platform.ensure_admin_token()

@@ -293,9 +293,9 @@ class Dedupe:
         # batch at 100,000 cached windows), this only the batch's keys.
         missing = {key for key in map(self._key, live) if key not in cache}
         if missing:
-            if len(self.cache) + len(missing) > self.cache_limit:
-                self.cache.clear()
-            self.cache.update(self.store.windows(missing))
+            if len(cache) + len(missing) > self.cache_limit:
+                cache.clear()
+            cache.update(self.store.windows(missing))
         for item in live:
             key = self._key(item)
             window = batch.out.windows.get(key)
