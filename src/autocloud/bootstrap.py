@@ -346,6 +346,7 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Platform:
         clock,
         batch=settings.ingest_batch,
         wait_ms=settings.ingest_wait_ms,
+        deferred_sync=settings.ingest_deferred_sync,
     )
     metrics.connected.set_function(store.telemetry.online_count)
     platform = Platform(

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     max_future_skew_s: int = Field(300, ge=0)
     ingest_batch: int = Field(2000, ge=1, description="Most messages written in one transaction.")
     ingest_wait_ms: int = Field(2, ge=0, description="Longest wait to fill a batch.")
+    ingest_deferred_sync: bool = Field(
+        True,
+        description="SQLite: commit ingest batches without an fsync of their own and "
+        "acknowledge them after one fsync on another thread for all batches since the last "
+        "(group sync). Off: every commit waits for its own fsync on the ingest thread.",
+    )
     switch_interval_ms: float = Field(
         1.0,
         gt=0,

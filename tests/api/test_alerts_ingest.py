@@ -212,11 +212,11 @@ def fail_then_retry(env: Env, monkeypatch: pytest.MonkeyPatch, message: Inbound)
     real = store.commit
     calls = {"n": 0}
 
-    def flaky(batch: Any) -> None:
+    def flaky(batch: Any, **options: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise StoreUnavailable("simulated outage")
-        real(batch)
+        real(batch, **options)
 
     monkeypatch.setattr(store, "commit", flaky)
     with pytest.raises(StoreUnavailable):

@@ -115,7 +115,7 @@ def test_a_wait_in_a_failed_commit_is_kept_nowhere(
     assert wait.since == t0 + 60_000
 
 
-def _failing(batch: Any) -> None:
+def _failing(batch: Any, **_options: Any) -> None:
     raise RuntimeError("simulated commit failure")
 
 

@@ -28,7 +28,8 @@ PROBE_VINS = iter(f"WVWZZZ1JZXW99901{n}" for n in range(10))  # a fresh car for 
 STATE_OF = """([vin, id, label]) => {
   const dot = document.querySelector(`.vehicle-list a[data-vin='${vin}'] .dot`);
   const feature = window.autocloud.layer && window.autocloud.layer.features.get(vin);
-  return dot !== null && dot.title === label && feature !== undefined
+  // `features.get` answers null for a car the layer has not drawn yet: keep waiting.
+  return dot !== null && dot.title === label && feature != null
     && feature.properties.state === id;
 }"""
 

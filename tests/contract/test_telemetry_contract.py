@@ -168,6 +168,23 @@ def test_commit_writes_every_part_of_a_batch(brands: SqlStore) -> None:
     assert json.loads(row.data) == {"decel": 6.1}
 
 
+def test_a_commit_not_asked_to_be_durable_is_visible_at_once_and_synced_later(
+    brands: SqlStore,
+) -> None:
+    """Group sync: the batch reads back before `sync`; `sync` then makes it durable (SQLite
+    defers the fsync to it; PostgreSQL commits durably anyway and its sync has nothing to do)."""
+    tel = brands.telemetry
+    vehicle = add_vehicle(brands, 1)
+    batch = _full_batch(brands, vehicle)
+    tel.commit(batch, durable=False)
+    assert {s.path for s in tel.twin(vehicle).reported} == {SPEED, LIGHTS}
+    assert tel.windows([(vehicle.id, "boot-1")]) == batch.windows
+    assert tel.defers_sync is (brands.dialect.name == "sqlite")
+    tel.sync()
+    tel.sync()  # nothing new: still fine
+    assert count(brands, history) == 2
+
+
 TABLES = (history, twin, presence, events, seq_windows, dead_letters)
 
 

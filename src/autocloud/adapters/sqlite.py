@@ -1,8 +1,9 @@
 """SQLite adapter: the embedded tier's state and history, in one file under data_dir.
 
-WAL journal so the API reads while ingest writes; `synchronous=FULL` because ingest
-acknowledges messages to the broker only after commit, and an acknowledged message must
-survive a power cut, not just a process crash.
+WAL journal so the API reads while ingest writes; `synchronous=FULL` because an acknowledged
+message must survive a power cut, not just a process crash. Ingest's own transactions are the
+exception: they commit without the fsync and are acknowledged after a group sync on another
+thread (`sqlite_sync.WalSync`).
 """
 
 import os
@@ -18,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from autocloud.adapters.sql.dialect import Dialect, HotWrites, RowWriter, SampleBody, TwinTuple
 from autocloud.adapters.sql.store import SqlStore
+from autocloud.adapters.sqlite_sync import WalSync
 from autocloud.domain.errors import ConfigurationError
 
 _HISTORY_UPSERT = (
@@ -136,6 +138,7 @@ def _one_writer_at_a_time(wait_s: float) -> type[sqlite3.Connection]:
 
     class OneWriter(sqlite3.Connection):
         holds = False
+        relaxed = False  # this transaction commits without fsync (`WalSync.relax`)
 
         def cursor(self, factory: Any = Cursor) -> Any:
             return super().cursor(factory)
@@ -197,6 +200,8 @@ def create(url: str) -> Engine:
 
 def open_store(url: str) -> SqlStore:
     """Open (and migrate) the SQLite database at `url` (sqlite:///path)."""
-    store = SqlStore(create(url), DIALECT)
+    engine = create(url)
+    syncer = WalSync(engine)
+    store = SqlStore(engine, DIALECT, deferred=syncer if syncer.active else None)
     store.migrate()
     return store

@@ -59,5 +59,10 @@ class StoreUnavailable(AutocloudError):
     """A database or broker could not be reached or refused the operation."""
 
 
+class DurabilityLost(AutocloudError):
+    """The disk refused to make committed data durable (a failed fsync). Not retried: after
+    such a failure the kernel may have dropped the data, so a later sync proves nothing."""
+
+
 class ConfigurationError(AutocloudError):
     """Settings are missing or contradict each other; raised at start-up."""

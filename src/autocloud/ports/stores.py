@@ -77,8 +77,23 @@ class TelemetryWriter(Protocol):
     def refs(self, vins: Iterable[str]) -> dict[str, VehicleRef]: ...
     def signal_ids(self, paths: Iterable[str]) -> dict[str, int]: ...
     def windows(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], SeqWindow]: ...
-    def commit(self, batch: WriteBatch) -> None:
-        """Write the whole batch in one transaction; raise StoreUnavailable on failure."""
+    def commit(self, batch: WriteBatch, *, durable: bool = True) -> None:
+        """Write the whole batch in one transaction; raise StoreUnavailable on failure.
+
+        `durable=False` on a store that `defers_sync`: the batch is visible at once and made
+        durable by the next `sync()`, off the caller's thread; other stores ignore it."""
+
+    @property
+    def defers_sync(self) -> bool:
+        """Whether `commit(durable=False)` leaves the wait for the disk to `sync()`."""
+
+    def sync(self) -> None:
+        """Make every commit so far durable (StoreUnavailable, or DurabilityLost when the
+        disk refused and the data may be gone)."""
+
+    def after_sync(self) -> None:
+        """Housekeeping once the acknowledgements a sync allowed are out (SQLite: fold the
+        WAL into the database file now and then); DurabilityLost on a disk error."""
 
 
 @dataclass(frozen=True, slots=True)

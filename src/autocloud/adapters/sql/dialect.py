@@ -6,7 +6,7 @@ everything else in `adapters/sql/` is written once.
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.sql.elements import ColumnElement
@@ -58,3 +58,20 @@ class Dialect:
     insert: Callable[[Table], Any]  # sqlalchemy.dialects.<x>.insert: has on_conflict_do_*
     hot: HotWrites
     body: SampleBody
+
+
+class DeferredSync(Protocol):
+    """How a database commits ingest transactions without waiting for its disk, and makes
+    them durable afterwards in one go (SQLite: `adapters/sqlite_sync.py`)."""
+
+    def relax(self, conn: Connection) -> None:
+        """Before the transaction's first write: its commit is visible at once, durable later."""
+
+    def sync(self) -> None:
+        """Make every commit so far durable; raise `DurabilityLost` if the disk refuses."""
+
+    def checkpoint(self) -> None:
+        """Housekeeping after a sync whose acknowledgements are out (SQLite: fold the WAL
+        into the database file now and then); `DurabilityLost` on a disk error."""
+
+    def close(self) -> None: ...

@@ -10,7 +10,7 @@ from autocloud.adapters.sql import (
     diagnostics,
     webhooks,
 )
-from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.dialect import DeferredSync, Dialect
 from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.gateways import SqlGateways
 from autocloud.adapters.sql.migrate import upgrade
@@ -37,11 +37,15 @@ def ingest_writers() -> Writers:
 class SqlStore:
     """Registry, telemetry, dead letters and the features' stores on one SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, dialect: Dialect) -> None:
+    def __init__(
+        self, engine: Engine, dialect: Dialect, *, deferred: DeferredSync | None = None
+    ) -> None:
+        """`deferred`: how ingest may commit without waiting for the disk (None: it waits)."""
         self.engine = engine
         self.dialect = dialect
+        self._deferred = deferred
         self.registry = SqlRegistry(engine, dialect)
-        self.telemetry = SqlTelemetry(engine, dialect, ingest_writers())
+        self.telemetry = SqlTelemetry(engine, dialect, ingest_writers(), deferred=deferred)
         self.diag_sessions = diag_sessions.SqlDiagSessions(engine, dialect)
         self.webhooks = webhooks.SqlWebhooks(engine, dialect)
         self.gateways = SqlGateways(engine, dialect)
@@ -55,4 +59,6 @@ class SqlStore:
         upgrade(self.engine)
 
     def close(self) -> None:
+        if self._deferred is not None:
+            self._deferred.close()
         self.engine.dispose()

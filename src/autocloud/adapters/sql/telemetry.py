@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from autocloud.adapters.sql import batch_rows
 from autocloud.adapters.sql import twin_rows as twin_store
 from autocloud.adapters.sql.desired import upsert_desired
-from autocloud.adapters.sql.dialect import Dialect
+from autocloud.adapters.sql.dialect import DeferredSync, Dialect
 from autocloud.adapters.sql.errors import translated
 from autocloud.adapters.sql.extras import Writers
 from autocloud.adapters.sql.history_reader import SqlHistory, value_of_json
@@ -85,9 +85,17 @@ def _by_path(row: Any) -> str:
 class SqlTelemetry:
     """Writer and reader of telemetry on any SQLAlchemy engine."""
 
-    def __init__(self, engine: Engine, dialect: Dialect, writers: Writers | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        dialect: Dialect,
+        writers: Writers | None = None,
+        *,
+        deferred: DeferredSync | None = None,
+    ) -> None:
         self._engine = engine
         self._dialect = dialect
+        self._deferred = deferred
         self.writers = writers or Writers()
         self._ids: dict[str, int] = {}
         self._paths: dict[int, str] = {}
@@ -165,13 +173,28 @@ class SqlTelemetry:
                 for r in conn.execute(query)
             }
 
-    def commit(self, batch: WriteBatch) -> None:
+    @property
+    def defers_sync(self) -> bool:
+        return self._deferred is not None
+
+    def sync(self) -> None:
+        if self._deferred is not None:
+            self._deferred.sync()  # raises our own DurabilityLost
+
+    def after_sync(self) -> None:
+        if self._deferred is not None:
+            self._deferred.checkpoint()
+
+    def commit(self, batch: WriteBatch, *, durable: bool = True) -> None:
         hot = self._dialect.hot
+        deferred = None if durable else self._deferred
         encoded: dict[int, str] = {}  # JSON of each frame's values, shared by history and twin
         history_rows = batch_rows.history_rows(batch, encoded)
         twin_rows = twin_store.rows_of(batch, encoded)
         window_rows = batch_rows.window_rows(batch)
         with translated(), self._engine.begin() as conn:
+            if deferred is not None:
+                deferred.relax(conn)
             if history_rows:
                 hot.history(conn, history_rows)
             if twin_rows:

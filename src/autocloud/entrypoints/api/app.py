@@ -58,7 +58,9 @@ def create_app(platform: Platform) -> FastAPI:
                 503,
                 "unavailable",
                 "Ingest stopped",
-                "the ingest worker is not running; see the log",
+                f"the ingest worker stopped because {ingest.durability_lost}"
+                if ingest.durability_lost
+                else "the ingest worker is not running; see the log",
             )
         return {"status": "ok", "ingest": "running" if ingest.alive else "not started"}
 

@@ -2,10 +2,17 @@
 
 Messages arrive from the `VehicleLink` thread into a queue. One worker thread takes up to
 `batch` messages (waiting at most `wait_ms` to fill it), runs the stages, commits the
-batch in one transaction, and only then acknowledges every message of it to the broker
-(QoS 1 PUBACK). If the commit fails, nothing is acknowledged and the batch is retried; if
-the process dies, the broker redelivers, and (vin, sid, seq) dedupe plus idempotent
-history writes make the redelivery harmless.
+batch in one transaction, and only once it is durable acknowledges every message of it to
+the broker (QoS 1 PUBACK). If the commit fails, nothing is acknowledged and the batch is
+retried; if the process dies, the broker redelivers, and (vin, sid, seq) dedupe plus
+idempotent history writes make the redelivery harmless.
+
+On a store that `defers_sync` (SQLite) the worker's commits make no fsync of their own: it
+commits, publishes the batch to live subscribers and goes on with the next batch, while a
+second thread syncs the store, once for every batch committed since its last sync, then
+acknowledges them, then lets the store do its housekeeping (group sync). Readers see a
+batch before it is durable; a power cut may take back what was not synced yet, and the
+broker delivers those messages again.
 """
 
 import contextlib
@@ -98,7 +105,10 @@ class IngestService:
         batch: int = 2000,
         wait_ms: int = 2,
         retry_s: float = 0.5,
+        deferred_sync: bool = True,
     ) -> None:
+        """`deferred_sync`: on a store that `defers_sync`, sync and acknowledge on a thread
+        of their own instead of waiting for the disk in every commit."""
         self._store = store
         self.pipeline = pipeline
         self._hub = hub
@@ -112,15 +122,25 @@ class IngestService:
         self._running = threading.Event()
         self._drain_until: float | None = None
         self._thread: threading.Thread | None = None
+        self._defer = False  # set at start when the store and the setting both allow it
+        self._want_defer = deferred_sync
+        self._unsynced: queue.SimpleQueue[list[Inbound] | None] = queue.SimpleQueue()
+        self._syncer: threading.Thread | None = None
+        self.durability_lost: str | None = None  # why ingest stopped for good, if it did
         self.processed = 0
-        # Called with every committed batch, after the acks, on the ingest thread: features
-        # that react to vehicle replies (commands, diagnostics) hook in here. Keep them quick.
+        # Called with every committed batch, on the ingest thread (after its acks, unless they
+        # wait for a group sync): features that react to vehicle replies (commands,
+        # diagnostics) hook in here. Keep them quick.
         self.after_commit: list[Callable[[Batch], None]] = []
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, *links: VehicleLink) -> None:
         """Start the worker, then attach `links` (more can be attached later)."""
         self._running.set()
+        self._defer = self._want_defer and self._store.defers_sync
+        if self._defer:
+            self._syncer = threading.Thread(target=self._sync_loop, name="ingest-sync", daemon=True)
+            self._syncer.start()
         self._thread = threading.Thread(target=self._loop, name="ingest", daemon=True)
         self._thread.start()
         for link in links:
@@ -146,6 +166,9 @@ class IngestService:
         self._drain_until = time.monotonic() + drain_s
         if self._thread is not None:
             self._thread.join(timeout=drain_s + 30)
+        if self._syncer is not None:  # what was committed is synced and acknowledged
+            self._unsynced.put(None)
+            self._syncer.join(timeout=drain_s + 30)
         self._running.clear()
         for link in reversed(self._links):
             link.stop()
@@ -176,6 +199,68 @@ class IngestService:
                 return  # stopping, and nothing is waiting
             if self._drain_until is not None and time.monotonic() > self._drain_until:
                 return
+
+    def _sync_loop(self) -> None:
+        """Group sync: one sync of the store for every batch committed since the last one,
+        then their acknowledgements, then the store's housekeeping (off the acks' path).
+        Ends at the `None` that `stop` queues behind the rest, or when durability is lost
+        (any failure here stops ingest: nothing committed would be acknowledged any more)."""
+        timer = self._metrics.stage_seconds.labels("sync")
+        last = False
+        try:
+            while not last:
+                messages, last = self._next_round()
+                if not messages:
+                    continue
+                started = time.perf_counter()
+                if not self._sync():
+                    return
+                timer.observe(time.perf_counter() - started)
+                self._ack(messages)
+                self._store.after_sync()
+        except Exception as exc:  # DurabilityLost from the housekeeping, or a defect
+            self._lose_durability(exc)
+
+    def _next_round(self) -> tuple[list[Inbound], bool]:
+        """Every message committed since the last round (waiting for the first), and whether
+        `stop`'s `None` came behind them."""
+        waiting = self._unsynced.get()
+        if waiting is None:
+            return [], True
+        messages = waiting
+        while True:
+            try:
+                more = self._unsynced.get_nowait()
+            except queue.Empty:
+                return messages, False
+            if more is None:
+                return messages, True
+            messages.extend(more)
+
+    def _sync(self) -> bool:
+        """Sync the store, retrying while it is unavailable (until a stop's drain time is
+        over); False when it is not synced, and then ingest has stopped."""
+        while True:
+            try:
+                self._store.sync()
+                return True
+            except StoreUnavailable as exc:
+                if self._drain_until is not None and time.monotonic() > self._drain_until:
+                    log.warning("stopping with commits not synced, not acknowledged: %s", exc)
+                    return False
+                self._metrics.commit_failures.inc()
+                log.warning("ingest sync failed, retrying in %.1f s: %s", self._retry_s, exc)
+                time.sleep(self._retry_s)
+            except Exception as exc:  # DurabilityLost, or a defect in the sync itself
+                self._lose_durability(exc)
+                return False
+
+    def _lose_durability(self, exc: Exception) -> None:
+        """Stop ingest for good: what it committed since the last good sync may be gone from
+        the disk, so nothing waiting on a sync is acknowledged."""
+        self.durability_lost = str(exc) or type(exc).__name__
+        self._running.clear()
+        log.critical("ingest stopped: %s", self.durability_lost, exc_info=exc)
 
     def _take(self) -> list[Inbound]:
         """The next batch: the first message, and what arrives within `wait_ms` of it.
@@ -238,17 +323,25 @@ class IngestService:
             payload=message.payload,
             vin=message.topic.split("/")[1] if message.topic.count("/") >= 2 else None,
         )
+        done = False
         while self._running.is_set():
             try:
                 self._store.commit(WriteBatch(received_ms=message.received_ms, dead_letters=[dead]))
+                done = True
                 break
             except StoreUnavailable:
                 time.sleep(self._retry_s)
             except Exception:
                 log.exception("could not store the dead letter; raw payload: %r", message.payload)
+                done = True
                 break
+        if not done:  # stopping: the broker keeps the message
+            return
         self._metrics.dead_letters.labels(INTERNAL_ERROR).inc()
-        self._ack([message])
+        if self._defer:  # after the batches committed before it
+            self._unsynced.put([message])
+        else:
+            self._ack([message])
 
     @property
     def started(self) -> bool:
@@ -256,8 +349,10 @@ class IngestService:
 
     @property
     def alive(self) -> bool:
-        """Whether the worker thread runs (False before start and after a crash or stop)."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether the worker thread runs, and its sync thread if it has one (False before
+        start and after a crash, a loss of durability or a stop)."""
+        worker = self._thread is not None and self._thread.is_alive()
+        return worker and (self._syncer is None or self._syncer.is_alive())
 
     def handle(self, messages: Sequence[Inbound]) -> Batch:
         """Process, commit, acknowledge and fan out one batch, and return it (for tests)."""
@@ -275,10 +370,13 @@ class IngestService:
     def _handle(self, messages: Sequence[Inbound]) -> Batch:
         batch = self.pipeline.run(messages, self._clock.now_ms())
         started = time.perf_counter()
-        self._store.commit(batch.out)
+        self._store.commit(batch.out, durable=not self._defer)
         self.pipeline.dedupe.committed(batch.out)
         self._metrics.stage_seconds.labels("commit").observe(time.perf_counter() - started)
-        self._ack(messages)
+        if self._defer:
+            self._unsynced.put(list(messages))
+        else:
+            self._ack(messages)
         self._account(batch)
         self._hub.publish(changes(batch, twin=self._hub.wants("twin")))
         for listener in self.after_commit:
