@@ -9,6 +9,8 @@ afterwards consumer 0 alone receives everything. Real Mosquitto (dynsec) and Pos
 from __future__ import annotations
 
 import re
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +154,11 @@ def session_present(broker: MosquittoInstance, password: str, client_id: str) ->
     return answer[0]
 
 
+def broker_log(broker: MosquittoInstance) -> str:
+    """What the test's Mosquitto logged so far."""
+    return (broker.config_path.parent / "mosquitto.log").read_text(errors="replace")
+
+
 def test_retired_consumer_queue_is_ingested_and_its_share_ends(
     consumers: Consumers, first: Platform, mosquitto_broker: MosquittoInstance
 ) -> None:
@@ -169,6 +176,39 @@ def test_retired_consumer_queue_is_ingested_and_its_share_ends(
         send(cars, AFTER, start + PER_VEHICLE)
         eventually(lambda: stored(first, VINS) == total + len(VINS) * AFTER, timeout=60)
     assert stale(first) == 0
+    assert not session_present(mosquitto_broker, first.platform_password, consumer_client_id("1"))
+
+
+def test_the_session_ends_even_when_the_broker_drops_the_disconnect(
+    consumers: Consumers,
+    first: Platform,
+    mosquitto_broker: MosquittoInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DISCONNECT followed by a TCP reset is lost at the broker, which keeps the session.
+
+    paho closes its socket right after writing DISCONNECT; with bytes from the broker still
+    unread that close is a reset. Here the retiring DISCONNECT (the one that carries properties:
+    session expiry 0) is replaced by a reset outright.
+    """
+    consumers.started("1").stop()
+    disconnect = mqtt.Client.disconnect
+
+    def reset(
+        client: mqtt.Client, reasoncode: object = None, properties: object = None
+    ) -> mqtt.MQTTErrorCode:
+        if properties is None:
+            return disconnect(client)
+        sock = client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.shutdown(socket.SHUT_RDWR)
+        return mqtt.MQTT_ERR_SUCCESS
+
+    monkeypatch.setattr(mqtt.Client, "disconnect", reset)
+    drained = retire(consumers, "1")
+    assert drained.session_present
+    assert "autocloud-ingest-1 closed its connection" in broker_log(mosquitto_broker)
     assert not session_present(mosquitto_broker, first.platform_password, consumer_client_id("1"))
 
 

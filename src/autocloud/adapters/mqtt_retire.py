@@ -22,7 +22,14 @@ normal ingest path:
 4. `drain` waits for the marker and for the ingest service to acknowledge every delivered
    message, which it does only once the message is durable or dead-lettered;
 5. `end` disconnects with session expiry 0 (MQTT 5 allows lowering it at DISCONNECT): the broker
-   deletes the session, and from then on the shared group has one member less.
+   deletes the session, and from then on the shared group has one member less. That DISCONNECT
+   alone is not enough: paho closes its socket right after writing it, and when bytes from the
+   broker are still unread (a marker sent again, a late PUBACK) the close is a TCP reset, which
+   makes the broker drop the DISCONNECT with the rest of its receive buffer and keep the session
+   as if the connection had been lost (seen as "closed its connection" in Mosquitto's log, about
+   one run in seven). So `end` then connects once more with clean start and session expiry 0:
+   clean start discards whatever session is left, and expiry 0 ends the new one however that
+   connection closes.
 
 If the consumer is in fact still running, taking over its session disconnects it ("session
 taken over"); it reconnects within seconds and takes the session back, which ends this link's
@@ -32,7 +39,9 @@ connect, and every message not yet acknowledged here is redelivered to it).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import socket
 import threading
 import time
 import uuid
@@ -45,6 +54,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from autocloud.adapters import mqtt_wire as wire
 from autocloud.adapters.mqtt_link import RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT
@@ -93,6 +103,7 @@ class RetiringSession:
             manual_ack=True,
             reconnect_on_failure=False,  # a second connection could only confuse the count
         )
+        self._username, self._password = username, password
         self._client.username_pw_set(username, password)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
@@ -220,6 +231,42 @@ class RetiringSession:
         self._client.disconnect(properties=properties)
         self._client.loop_stop()
         self._started = False
+        self._discard_session()
+
+    def _discard_session(self) -> None:
+        """Delete what is left of the session: CONNECT with clean start and expiry 0, then close.
+
+        Safe once drained: the session holds no subscription, so nothing was queued for it
+        since; what this connection would discard is at most the session itself.
+        """
+        request = wire.connect(
+            self.client_id,
+            self._username,
+            self._password,
+            keepalive=30,
+            mqtt5=True,
+            clean=True,
+            session_expiry=0,
+        )
+        try:
+            with socket.create_connection((self._host, self._port), timeout=self._timeout) as sock:
+                sock.sendall(request)
+                ack = wire.connack(_first_packet(sock).body, True)
+                if ack.code:
+                    raise StoreUnavailable(
+                        f"MQTT broker at {self._where} refused {self.client_id} when ending its "
+                        f"session: {wire.refusal(ack.code, True)}; run again"
+                    )
+                sock.sendall(wire.DISCONNECT_PACKET)
+                sock.shutdown(socket.SHUT_WR)
+                with contextlib.suppress(OSError):  # the broker closes its side in turn
+                    while sock.recv(4096):
+                        pass
+        except (OSError, wire.WireError) as exc:
+            raise StoreUnavailable(
+                f"could not end the session of {self.client_id} at {self._where} ({exc}): its "
+                "messages were all ingested; run again to delete the (empty) session"
+            ) from None
 
     @property
     def session_present(self) -> bool:
@@ -294,6 +341,22 @@ class RetiringSession:
             with self._changed:
                 self._lost = str(reason)
                 self._changed.notify_all()
+
+
+def _first_packet(sock: socket.socket) -> wire.Packet:
+    """The first packet the broker sends on a new connection (its CONNACK)."""
+    buffer = bytearray()
+    publishes: list[wire.Publish] = []
+    others: list[wire.Packet] = []
+    while not others:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise OSError("the broker closed the connection before CONNACK")
+        buffer += chunk
+        wire.read_packets(buffer, True, publishes, others)
+    if others[0].kind != wire.CONNACK:
+        raise wire.WireError(f"expected CONNACK, got packet type {others[0].kind}")
+    return others[0]
 
 
 def inbound_of(msg: mqtt.MQTTMessage, token: object) -> Inbound:
