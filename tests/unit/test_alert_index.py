@@ -64,7 +64,7 @@ def test_holding_and_the_quiet_band_are_each_rules_test(seed: int) -> None:
     entry = rule_set.entry(PATH)
     assert entry is not None
     values: list[Any] = [v + d for v in edges for d in (-0.5, 0.0, 0.5)]
-    values += [0, 25, True, False, math.inf, -math.inf, math.nan, "fast", (1, 2), None]
+    values += [0, 15, 25, 35, True, False, math.inf, -math.inf, math.nan, "fast", (1, 2), None]
     for value in values:
         expected = each_test(rule_set, value)
         assert [c.id for c in entry.holding(value)] == expected, (specs, value)

@@ -3,7 +3,8 @@
 A :class:`RuleSet` holds one brand's compiled rules: signal rules reachable by path (a `*`
 pattern is matched the first time a path is seen, then cached with the answer, including
 "no rule": the next lookup is one dict hit), `while` guards by their path, DTC rules, and
-event rules by event type and by clearing type.
+event rules by event type and by clearing type. Beside each cached answer it keeps the path's
+band as a plain pair (`bands`), which is all the hot path reads for a point inside it.
 
 Each watched path's :class:`Entry` carries the open band of values where none of its rules
 holds (one chained comparison answers for all of them: the common case), and its ordering
@@ -48,6 +49,10 @@ class Entry:
     low_at: tuple[float, ...] = ()
     high_held: tuple[tuple[Compiled, ...], ...] = ((),)
     low_held: tuple[tuple[Compiled, ...], ...] = ((),)
+    # The next threshold out on each side (see `_next_out`): a value strictly between it and
+    # the band meets exactly the rules of the nearest threshold, the common case of `holding`.
+    above: float = math.inf
+    below: float = -math.inf
 
     def quiet(self, value: Any) -> bool:
         """Whether no rule of the path can hold for `value` (inside the band)."""
@@ -62,6 +67,10 @@ class Entry:
         if self.floor != self.floor:  # no band
             return self.tested(value)
         try:
+            if self.ceiling < value < self.above:
+                return self.high_held[1]
+            if self.below < value < self.floor:
+                return self.low_held[1]
             up = value >= self.ceiling
             down = value <= self.floor
         except TypeError:
@@ -113,13 +122,21 @@ class RuleSet:
             if c.guard_path is not None:
                 self.guards.setdefault(c.guard_path, []).append(c)
         self.guard_set = frozenset(self.guards)
+        # The one guard path, to test a sample with `in` (a fifth of `isdisjoint`'s cost);
+        # "" (no signal's path) with no guard; None with several: then `guard_set`.
+        self.lone_guard: str | None = (
+            next(iter(self.guards)) if len(self.guards) == 1 else None if self.guards else ""
+        )
         self.seed_paths = set(self.guards) | {
             p for c in self.signal if c.guard_path and "*" not in (p := _path_of(c))
         }
         self.paths: dict[str, Entry | None] = {}
+        # Each path of `paths` with its entry's band, as (floor, ceiling); a path no rule cares
+        # about has the whole line (-inf, inf), a path whose rules have no band (nan, nan).
+        self.bands: dict[str, tuple[float, float]] = {}
 
     def entry(self, path: str) -> Entry | None:
-        """The (cached) meaning of `path`; None when no rule cares."""
+        """The (cached) meaning of `path`, its band kept in `bands`; None when no rule cares."""
         rules = tuple(c for c in self.signal if c.matches(path))
         guarded = tuple(self.guards.get(path, ()))
         keep = any(c.guard_path is not None for c in rules)
@@ -143,12 +160,31 @@ class RuleSet:
                 tuple(-_threshold(c) for c in low),
                 _prefixes(high),
                 _prefixes(low),
+                *_next_out(floor, ceiling, high, low),
             )
             if rules or guarded
             else None
         )
         self.paths[path] = found
+        self.bands[path] = _ALL if found is None else (found.floor, found.ceiling)
         return found
+
+
+_ALL: tuple[float, float] = (-math.inf, math.inf)
+
+
+def _next_out(
+    floor: float, ceiling: float, high: Sequence[Compiled], low: Sequence[Compiled]
+) -> tuple[float, float]:
+    """`Entry.above` and `Entry.below`: the second threshold of each side (inf / -inf when a
+    side has fewer), or an empty interval on both when the sides overlap (floor >= ceiling
+    means some values meet rules of both sides)."""
+    if not floor < ceiling:
+        return -math.inf, math.inf
+    return (
+        _threshold(high[1]) if len(high) > 1 else math.inf,
+        _threshold(low[1]) if len(low) > 1 else -math.inf,
+    )
 
 
 def _prefixes(side: tuple[Compiled, ...]) -> tuple[tuple[Compiled, ...], ...]:

@@ -1,12 +1,13 @@
 """The alert-rule ingest stage: evaluates every tenant's rules on each batch, cheaply.
 
 Cheap by construction: rules are indexed per brand by signal path (a `*` pattern is matched
-once per path, then cached), so a point no rule watches costs one dict lookup, and a watched
-value inside its path's quiet band (where none of the path's rules can hold) one chained
-comparison; outside the band only the rules it can meet are tested (`Entry.holding`). A
-message of one sample without a guard (nearly all) is evaluated in one pass as sent
-(`_one_sample`), and for a vehicle with no tracker and no remembered watched value (nearly
-all) that pass is the band test alone; any other message in time order, guards first
+once per path, then cached), and each path seen has its band, the open interval of values
+where none of its rules can hold (the whole line for a path no rule watches), kept as a plain
+pair: a point inside it costs one dict lookup and one chained comparison. Outside the band
+only the rules it can meet are tested (`Entry.holding`). A message of one sample without a
+guard (nearly all) is evaluated in one pass as sent (`_one_sample`), and for a vehicle with no
+tracker and no remembered watched value (nearly all) that pass is the band test alone; any
+other message in time order, guards first
 (`_in_order`).
 
 State lives per vehicle: trackers by path and rule (pending or firing, plain tuples; a path
@@ -280,7 +281,12 @@ class AlertStage:
                     sample = message.signals
                 else:
                     sample = samples[0].signals if len(samples) == 1 else None
-                one = sample is not None and sample.keys().isdisjoint(rules.guard_set)
+                lone = rules.lone_guard
+                one = sample is not None and (
+                    lone not in sample
+                    if lone is not None
+                    else sample.keys().isdisjoint(rules.guard_set)
+                )
             else:
                 one = False
             if one:
@@ -370,42 +376,42 @@ class AlertStage:
         band (nearly every point) needs nothing else. For a vehicle with trackers or watched
         values: `_one_sample_tracked`.
         """
-        cached = rules.paths
-        for point in item.points:
+        bands = rules.bands
+        value: Any  # any Value; a non-number raises TypeError below
+        for path, ts, value in item.points:
             try:
-                entry = cached[point[0]]
-            except KeyError:
-                entry = rules.entry(point[0])
-            if entry is None:
-                continue  # no rule watches the path
-            value: Any = point[2]  # any Value; a non-number raises TypeError below
+                floor, ceiling = bands[path]
+            except KeyError:  # a path seen for the first time
+                rules.entry(path)
+                floor, ceiling = bands[path]
             try:
-                if entry.floor < value < entry.ceiling:
-                    continue  # inside the band where no rule of the path holds
+                if floor < value < ceiling:
+                    continue  # inside the band where no rule of the path holds (or no rule)
             except TypeError:
                 pass  # not a number: each rule decides
-            self._untracked(item, entry, vid, point)
+            entry = rules.paths[path]
+            if entry is not None:
+                self._untracked(item, entry, vid, (path, ts, value))
 
     def _one_sample_tracked(self, item: Item, rules: RuleSet, vid: int) -> None:
         """`_one_sample` for a vehicle with trackers or watched values."""
-        cached = rules.paths
+        cached, bands = rules.paths, rules.bands
         tracked = self._trackers.get(vid) or _NO_TRACKERS
         watched = self._kept.watched.get(vid) or _NO_VALUES
         saved = self._saved
         value: Any  # any Value; a non-number raises TypeError below
         for point in item.points:
-            path = point[0]
-            try:
-                entry = cached[path]
-            except KeyError:
-                entry = rules.entry(path)
-            if entry is None:
-                continue
-            if path in tracked:
-                by_rule = tracked[path]
-                if len(by_rule) == 1 and path not in watched:
+            path, ts, value = point
+            if path in tracked or path in watched:
+                try:
+                    entry = cached[path]
+                except KeyError:
+                    entry = rules.entry(path)
+                if entry is None:
+                    continue
+                by_rule = tracked.get(path)
+                if by_rule is not None and len(by_rule) == 1 and path not in watched:
                     # The common case inline: one wait whose condition stops holding.
-                    value = point[2]
                     try:
                         quiet = entry.floor < value < entry.ceiling
                     except TypeError:
@@ -413,7 +419,7 @@ class AlertStage:
                     if quiet:
                         [held] = by_rule.values()
                         if not held[FIRING]:
-                            if point[1] >= held[LAST_TS]:  # what `step` returns: nothing
+                            if ts >= held[LAST_TS]:  # what `step` returns: nothing
                                 # `_put` of None, inline: the rule's only tracker on the path
                                 if vid not in saved:
                                     self._save(vid)
@@ -424,16 +430,19 @@ class AlertStage:
                             continue
                 self._revisit(item, entry, vid, point, path in watched)
                 continue
-            if path in watched:
-                self._revisit(item, entry, vid, point, True)
-                continue
-            value = point[2]
             try:
-                if entry.floor < value < entry.ceiling:
+                floor, ceiling = bands[path]
+            except KeyError:  # a path seen for the first time
+                rules.entry(path)
+                floor, ceiling = bands[path]
+            try:
+                if floor < value < ceiling:
                     continue
             except TypeError:
                 pass
-            self._untracked(item, entry, vid, point)
+            entry = cached[path]
+            if entry is not None:
+                self._untracked(item, entry, vid, point)
 
     def _untracked(self, item: Item, entry: Entry, vid: int, point: Point) -> None:
         """A value outside its band on a path without trackers or a watched value."""
