@@ -55,17 +55,24 @@ SPECS: list[dict[str, Any]] = [
     {"path": MOVING, "op": "==", "threshold": True, "for_s": 1},  # watches a guard
 ]
 VEHICLES = [VehicleRef(1, "vw"), VehicleRef(2, "vw"), VehicleRef(3, "vw")]
+# The rule sets the stages run: guards on two paths, on one (a sample is tested for it with
+# `in`), on none.
+GUARD_PATHS: dict[str, list[dict[str, Any]]] = {
+    "two guard paths": SPECS,
+    "one guard path": [s for s in SPECS if s.get("while") is not LIGHT],
+    "no guard": [s for s in SPECS if "while" not in s],
+}
 
 
 class Store:
-    """The rules above; vehicle 1's twin says it is parked (seeds the guard)."""
+    """The rules given (those above); vehicle 1's twin says it is parked (seeds the guard)."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: list[dict[str, Any]]) -> None:
         self.rules = [
             AlertRule(
                 n, "vw", f"r{n}", Severity.WARNING, parse_condition({"signal": s}, None), 0, "t"
             )
-            for n, s in enumerate(SPECS, start=1)
+            for n, s in enumerate(specs, start=1)
         ]
 
     def all_rules(self) -> list[AlertRule]:
@@ -90,8 +97,8 @@ class Hub:
         assert changes == []
 
 
-def stage() -> AlertStage:
-    s = AlertStage(Store(), Hub())  # type: ignore[arg-type]
+def stage(specs: list[dict[str, Any]] = SPECS) -> AlertStage:
+    s = AlertStage(Store(specs), Hub())  # type: ignore[arg-type]
     s.restore()
     return s
 
@@ -154,12 +161,14 @@ def outcome(b: Batch) -> list[Any]:
     return out
 
 
+@pytest.mark.parametrize("guards", GUARD_PATHS)
 @pytest.mark.parametrize("seed", range(12))
 def test_hot_path_general_path_and_a_clean_run_agree(
-    seed: int, monkeypatch: pytest.MonkeyPatch
+    seed: int, guards: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(seed)
-    fast, slow, clean = stage(), stage(), stage()
+    specs = GUARD_PATHS[guards]
+    fast, slow, clean = stage(specs), stage(specs), stage(specs)
     hot = {"calls": 0}
     one_sample = AlertStage._one_sample
 
