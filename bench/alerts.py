@@ -179,7 +179,7 @@ def main() -> None:
             )
         ):
             started, cpu = time.perf_counter(), time.process_time()
-            p.ingest.handle(messages)
+            p.ingest.process(messages)
             if k:  # the first batch warms caches (signal ids, windows, rule index)
                 elapsed[name] += time.perf_counter() - started
                 busy[name] += time.process_time() - cpu
