@@ -3,8 +3,9 @@
 Two embedded-tier platforms (no broker started), identical but for their alert rules: one
 has none, the other 100 rules of the vehicles' brand on the very signals the messages carry
 (so every point is looked at by ~5 rules). Batches of protocol-v1 telemetry go straight to
-`IngestService.handle` (all stages + the transaction), alternating between the two
-platforms so that both see the same machine conditions; the ratio is the price of the rules.
+`IngestService.process` (all stages + the transaction, as the ingest worker runs them),
+alternating between the two platforms so that both see the same machine conditions; the
+ratio is the price of the rules.
 
 Rules: 80 quiet ones (thresholds the values never reach: the steady state of a real rule
 set), 10 with `for_s=60` whose condition holds now and then (pending trackers come and go),

@@ -253,7 +253,8 @@ def retire_consumer(
     For a consumer id that is no longer run (see `adapters/mqtt_retire.py`): its queued
     messages go through this platform's ingest (acknowledged only once stored), then the session
     is deleted, so the shared subscription stops giving it a share. `platform` is built, not
-    started; the consumer itself must be stopped. Fails, keeping the session, on any error.
+    started; the consumer itself must be stopped. Fails on any error; the session may then
+    remain, holding at most messages already stored, and running it again is safe.
     """
     from autocloud.adapters.mqtt_link import subscriptions
     from autocloud.adapters.mqtt_retire import RetiringSession

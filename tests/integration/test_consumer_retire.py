@@ -9,9 +9,8 @@ afterwards consumer 0 alone receives everything. Real Mosquitto (dynsec) and Pos
 from __future__ import annotations
 
 import re
-import socket
-import struct
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +20,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
-from autocloud.adapters.mqtt_retire import Drained
+from autocloud.adapters.mqtt_retire import Drained, RetiringSession
 from autocloud.bootstrap import SYSTEM, Platform, build, consumer_client_id, retire_consumer
 from autocloud.domain.errors import ConfigurationError
 from autocloud.entrypoints.cli.main import app
 from autocloud.settings import Settings, load_settings
-from tests.support.mosquitto import WAIT_S, MosquittoInstance
+from tests.support.mosquitto import WAIT_S, MosquittoInstance, probe
 from tests.support.vehicle import TestVehicle, eventually, now_ms
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.timeout(180)]
@@ -39,6 +38,7 @@ VINS = [f"WVWZZZ1JZXW{i:06d}" for i in range(1, 13)]
 PER_VEHICLE = 200
 QUEUED_AT_LEAST = 1001
 AFTER = 20  # per vehicle, once the consumer is retired
+BURST = 3000  # 1 kB messages the broker sends a retiring session as it ends
 
 
 class Consumers:
@@ -154,9 +154,11 @@ def session_present(broker: MosquittoInstance, password: str, client_id: str) ->
     return answer[0]
 
 
-def broker_log(broker: MosquittoInstance) -> str:
-    """What the test's Mosquitto logged so far."""
-    return (broker.config_path.parent / "mosquitto.log").read_text(errors="replace")
+def goodbyes(broker: MosquittoInstance) -> int:
+    """How many connections of consumer 1 ended with a DISCONNECT the broker read (Mosquitto
+    logs a connection closed without one as "closed its connection")."""
+    said = (broker.config_path.parent / "mosquitto.log").read_text(errors="replace")
+    return said.count("Client autocloud-ingest-1 disconnected.")
 
 
 def test_retired_consumer_queue_is_ingested_and_its_share_ends(
@@ -179,36 +181,57 @@ def test_retired_consumer_queue_is_ingested_and_its_share_ends(
     assert not session_present(mosquitto_broker, first.platform_password, consumer_client_id("1"))
 
 
-def test_the_session_ends_even_when_the_broker_drops_the_disconnect(
+def test_the_session_ends_without_paho_writing_a_disconnect(
     consumers: Consumers,
     first: Platform,
     mosquitto_broker: MosquittoInstance,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A DISCONNECT followed by a TCP reset is lost at the broker, which keeps the session.
+    """paho's network thread can stop with a queued DISCONNECT never written.
 
-    paho closes its socket right after writing DISCONNECT; with bytes from the broker still
-    unread that close is a reset. Here the retiring DISCONNECT (the one that carries properties:
-    session expiry 0) is replaced by a reset outright.
+    A packet capture of a failing run showed this: the retiring client's last bytes were a
+    PUBACK, then a TCP reset, and no DISCONNECT. The broker then kept the session ("closed its
+    connection"). Here paho's `disconnect` writes nothing at all; the session must end
+    regardless.
     """
     consumers.started("1").stop()
-    disconnect = mqtt.Client.disconnect
 
-    def reset(
-        client: mqtt.Client, reasoncode: object = None, properties: object = None
-    ) -> mqtt.MQTTErrorCode:
-        if properties is None:
-            return disconnect(client)
-        sock = client.socket()
-        assert isinstance(sock, socket.socket)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.shutdown(socket.SHUT_RDWR)
+    def unwritten(client: mqtt.Client, *_args: object, **_kwargs: object) -> mqtt.MQTTErrorCode:
         return mqtt.MQTT_ERR_SUCCESS
 
-    monkeypatch.setattr(mqtt.Client, "disconnect", reset)
+    monkeypatch.setattr(mqtt.Client, "disconnect", unwritten)
+    drained = retire(consumers, "1")
+    monkeypatch.undo()
+    assert drained.session_present
+    eventually(lambda: goodbyes(mosquitto_broker) == 2, timeout=WAIT_S)  # consumer 1's, ours
+    assert not session_present(mosquitto_broker, first.platform_password, consumer_client_id("1"))
+
+
+def test_the_session_ends_while_the_broker_is_still_sending(
+    consumers: Consumers,
+    first: Platform,
+    mosquitto_broker: MosquittoInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ending reads what the broker still sends until the broker closes, so the DISCONNECT
+    takes effect while a burst is on its way: here the broker is made to send the retiring
+    session 3 MB just as it ends, with nothing reading them."""
+    consumers.started("1").stop()
+    end = RetiringSession.end
+
+    def end_under_a_burst(session: RetiringSession) -> None:
+        session._client.loop_stop()  # from now on nothing reads what the broker sends
+        with probe(mosquitto_broker, "autocloud-platform", first.platform_password) as sender:
+            assert sender.connect() == 0
+            for _ in range(BURST):  # more than the socket buffers hold
+                sender.publish(session._marker, b"x" * 1000, qos=0)
+        time.sleep(0.5)  # the broker has filled the retiring session's socket and still sends
+        end(session)
+
+    monkeypatch.setattr(RetiringSession, "end", end_under_a_burst)
     drained = retire(consumers, "1")
     assert drained.session_present
-    assert "autocloud-ingest-1 closed its connection" in broker_log(mosquitto_broker)
+    eventually(lambda: goodbyes(mosquitto_broker) == 2, timeout=WAIT_S)  # consumer 1's, ours
     assert not session_present(mosquitto_broker, first.platform_password, consumer_client_id("1"))
 
 

@@ -130,3 +130,14 @@ def test_truncated_properties_are_wire_errors() -> None:
     for raw in (b"\x03\x00\x09ab", b"\x21\x00", b"\x26\x00\x01k"):
         with pytest.raises(wire.WireError, match="past the packet"):
             wire.properties(raw)
+
+
+def test_the_disconnect_that_ends_a_session_sets_its_expiry_to_zero() -> None:
+    packet = wire.disconnect_ending_session()
+    others: list[wire.Packet] = []
+    wire.read_packets(bytearray(packet), True, [], others)
+    [disconnect] = others
+    assert disconnect.kind == wire.DISCONNECT
+    assert disconnect.body[0] == 0  # reason: normal disconnection
+    assert wire.properties(disconnect.body[2:]) == {wire.SESSION_EXPIRY: 0}
+    assert disconnect.body[1] == len(disconnect.body) - 2  # the properties' length

@@ -22,24 +22,23 @@ normal ingest path:
 4. `drain` waits for the marker and for the ingest service to acknowledge every delivered
    message, which it does only once the message is durable or dead-lettered;
 5. `end` disconnects with session expiry 0 (MQTT 5 allows lowering it at DISCONNECT): the broker
-   deletes the session, and from then on the shared group has one member less. That DISCONNECT
-   alone is not enough: paho closes its socket right after writing it, and when bytes from the
-   broker are still unread (a marker sent again, a late PUBACK) the close is a TCP reset, which
-   makes the broker drop the DISCONNECT with the rest of its receive buffer and keep the session
-   as if the connection had been lost (seen as "closed its connection" in Mosquitto's log, about
-   one run in seven). So `end` then connects once more with clean start and session expiry 0:
-   clean start discards whatever session is left, and expiry 0 ends the new one however that
-   connection closes.
+   deletes the session, and from then on the shared group has one member less. It writes the
+   DISCONNECT itself on paho's socket once paho's loop has stopped, half-closes, and reads
+   until the broker closes. Through paho's own `disconnect` the session survived about one run
+   in seven of the test: a packet capture of a failing run shows the client's last bytes were a
+   PUBACK, then a TCP reset, with no DISCONNECT (paho's network thread stopped without writing
+   it; where in paho was not found), and the broker kept the session as if the connection had
+   been lost.
 
 If the consumer is in fact still running, taking over its session disconnects it ("session
 taken over"); it reconnects within seconds and takes the session back, which ends this link's
-connection: `drain` then fails and nothing is lost (the running consumer resubscribes on every
-connect, and every message not yet acknowledged here is redelivered to it).
+connection: `drain` (or `end`) then fails and nothing is lost (the running consumer
+resubscribes on every connect, and every message not yet acknowledged here is redelivered to
+it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import socket
 import threading
@@ -55,7 +54,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from autocloud.adapters import mqtt_wire as wire
-from autocloud.adapters.mqtt_link import RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES
+from autocloud.adapters.mqtt_link import READ_BYTES, RECEIVE_MAXIMUM, SESSION_NEVER_EXPIRES
 from autocloud.domain.errors import StoreUnavailable
 from autocloud.domain.protocol import TOPIC_ROOT
 from autocloud.ports.link import Inbound
@@ -103,7 +102,6 @@ class RetiringSession:
             manual_ack=True,
             reconnect_on_failure=False,  # a second connection could only confuse the count
         )
-        self._username, self._password = username, password
         self._client.username_pw_set(username, password)
         self._client.max_queued_messages_set(0)
         self._client.on_connect = self._on_connect
@@ -221,52 +219,42 @@ class RetiringSession:
                 self._changed.wait(_WAIT_STEP_S)
 
     def end(self) -> None:
-        """End the session: DISCONNECT with session expiry 0, so the broker deletes it."""
+        """End the session: DISCONNECT with session expiry 0, so the broker deletes it.
+
+        Closed gracefully (see the module doc): the DISCONNECT is read by the broker whatever
+        it was still sending. Fails with `StoreUnavailable`, keeping the session, when the
+        session is not drained or the connection was lost (a consumer still running took it
+        back): the session then stays with the running consumer, and nothing is lost.
+        """
         with self._changed:
             if not self._marker_seen or self._outstanding:
                 raise StoreUnavailable(f"{self.client_id} is not drained: its session is kept")
-        properties = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
-        properties.SessionExpiryInterval = 0
-        self._ended = True
-        self._client.disconnect(properties=properties)
-        self._client.loop_stop()
+        self._ended = True  # from here on, paho closing the connection is not a loss
+        self._client.loop_stop()  # after paho wrote what it queued (the last PUBACKs)
         self._started = False
-        self._discard_session()
-
-    def _discard_session(self) -> None:
-        """Delete what is left of the session: CONNECT with clean start and expiry 0, then close.
-
-        Safe once drained: the session holds no subscription, so nothing was queued for it
-        since; what this connection would discard is at most the session itself.
-        """
-        request = wire.connect(
-            self.client_id,
-            self._username,
-            self._password,
-            keepalive=30,
-            mqtt5=True,
-            clean=True,
-            session_expiry=0,
-        )
+        with self._changed:
+            lost = self._lost
+        sock = self._client.socket()
+        if lost is not None or not isinstance(sock, socket.socket):
+            raise StoreUnavailable(
+                f"lost the broker while ending the session of {self.client_id} "
+                f"({lost or 'connection closed'}): its messages were all ingested; if that "
+                "consumer is still running, stop it first, then run again"
+            )
         try:
-            with socket.create_connection((self._host, self._port), timeout=self._timeout) as sock:
-                sock.sendall(request)
-                ack = wire.connack(_first_packet(sock).body, True)
-                if ack.code:
-                    raise StoreUnavailable(
-                        f"MQTT broker at {self._where} refused {self.client_id} when ending its "
-                        f"session: {wire.refusal(ack.code, True)}; run again"
-                    )
-                sock.sendall(wire.DISCONNECT_PACKET)
-                sock.shutdown(socket.SHUT_WR)
-                with contextlib.suppress(OSError):  # the broker closes its side in turn
-                    while sock.recv(4096):
-                        pass
-        except (OSError, wire.WireError) as exc:
+            sock.settimeout(self._timeout)
+            sock.sendall(wire.disconnect_ending_session())
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(READ_BYTES):  # whatever the broker still sends, until it closes
+                pass
+        except OSError as exc:
             raise StoreUnavailable(
                 f"could not end the session of {self.client_id} at {self._where} ({exc}): its "
-                "messages were all ingested; run again to delete the (empty) session"
+                "messages were all ingested; the session may remain, holding none that is "
+                "not stored; running again is safe"
             ) from None
+        finally:
+            sock.close()
 
     @property
     def session_present(self) -> bool:
@@ -341,22 +329,6 @@ class RetiringSession:
             with self._changed:
                 self._lost = str(reason)
                 self._changed.notify_all()
-
-
-def _first_packet(sock: socket.socket) -> wire.Packet:
-    """The first packet the broker sends on a new connection (its CONNACK)."""
-    buffer = bytearray()
-    publishes: list[wire.Publish] = []
-    others: list[wire.Packet] = []
-    while not others:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise OSError("the broker closed the connection before CONNACK")
-        buffer += chunk
-        wire.read_packets(buffer, True, publishes, others)
-    if others[0].kind != wire.CONNACK:
-        raise wire.WireError(f"expected CONNACK, got packet type {others[0].kind}")
-    return others[0]
 
 
 def inbound_of(msg: mqtt.MQTTMessage, token: object) -> Inbound:

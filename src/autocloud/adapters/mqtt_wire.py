@@ -156,6 +156,13 @@ def pubacks(mids: list[int]) -> bytes:
 DISCONNECT_PACKET: Final = b"\xe0\x00"  # MQTT 5: reason 0, the session keeps its expiry
 
 
+def disconnect_ending_session() -> bytes:
+    """MQTT 5 DISCONNECT, reason 0, lowering the session expiry to 0: the broker deletes the
+    session once it has read this packet."""
+    props = bytes((SESSION_EXPIRY,)) + _U32.pack(0)
+    return _packet(0xE0, b"\x00" + varint(len(props)) + props)
+
+
 # --- decoding ---------------------------------------------------------------------------
 
 

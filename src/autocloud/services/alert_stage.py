@@ -7,8 +7,7 @@ pair: a point inside it costs one dict lookup and one chained comparison. Outsid
 only the rules it can meet are tested (`Entry.holding`). A message of one sample without a
 guard (nearly all) is evaluated in one pass as sent (`_one_sample`), and for a vehicle with no
 tracker and no remembered watched value (nearly all) that pass is the band test alone; any
-other message in time order, guards first
-(`_in_order`).
+other message in time order, guards first (`_in_order`).
 
 State lives per vehicle: trackers by path and rule (pending or firing, plain tuples; a path
 is "tracked" in one dict lookup) and remembered values (`alert_values`). Both change in
