@@ -135,6 +135,14 @@ class RuleSet:
         # about has the whole line (-inf, inf), a path whose rules have no band (nan, nan).
         self.bands: dict[str, tuple[float, float]] = {}
 
+    def band(self, path: str) -> tuple[float, float]:
+        """`bands[path]`, found first when the path is new."""
+        found = self.bands.get(path)
+        if found is None:
+            self.entry(path)
+            found = self.bands[path]
+        return found
+
     def entry(self, path: str) -> Entry | None:
         """The (cached) meaning of `path`, its band kept in `bands`; None when no rule cares."""
         rules = tuple(c for c in self.signal if c.matches(path))

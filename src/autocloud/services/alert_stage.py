@@ -381,8 +381,7 @@ class AlertStage:
             try:
                 floor, ceiling = bands[path]
             except KeyError:  # a path seen for the first time
-                rules.entry(path)
-                floor, ceiling = bands[path]
+                floor, ceiling = rules.band(path)
             try:
                 if floor < value < ceiling:
                     continue  # inside the band where no rule of the path holds (or no rule)
@@ -432,8 +431,7 @@ class AlertStage:
             try:
                 floor, ceiling = bands[path]
             except KeyError:  # a path seen for the first time
-                rules.entry(path)
-                floor, ceiling = bands[path]
+                floor, ceiling = rules.band(path)
             try:
                 if floor < value < ceiling:
                     continue
