@@ -278,7 +278,17 @@ class RetiringSession:
             client.subscribe(self._marker, qos=1)
         self._connack.set()
 
-    def _on_unsubscribe(self, *_args: object) -> None:
+    def _on_unsubscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, reasons: Any, _p: object
+    ) -> None:
+        # "No subscription existed" is fine; a refusal would leave the session subscribed, so
+        # messages queued for it after the marker would go with the session at the end.
+        refused = [str(reason) for reason in reasons if reason.is_failure]
+        if refused:
+            with self._changed:
+                self._lost = f"unsubscribing the platform's filters refused: {', '.join(refused)}"
+                self._changed.notify_all()
+            return
         self._acked_control()
 
     def _on_subscribe(
