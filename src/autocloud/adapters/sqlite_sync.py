@@ -15,14 +15,14 @@ The fsync goes through one descriptor of the WAL file, opened before the first r
 and kept: Linux reports a failed write-back to each open descriptor once, so a descriptor of our
 own sees every failure since it was opened, even one that another writer's fsync met first.
 
-`checkpoint()` folds the WAL into the database file, off the ingest thread too, after every
-sync round. Run right after a commit, it usually gets
-through the whole WAL before the next commit, which then writes the WAL from its start again
-and keeps it small. SQLite syncs the new WAL header in the commit that starts the WAL over, so
-that commit still makes one fsync on the ingest thread, of a few bytes. Spacing checkpoints
-out (250 ms) made them rarely get through under load: the WAL grew to the safety net, and then
-a relaxed commit checkpointed 40 MiB by itself (BENCHMARKS.md, "Session 7"). A relaxed
-transaction checkpoints by itself only past `SAFETY_PAGES`.
+`checkpoint()` folds the WAL into the database file, off the ingest thread too, after every sync
+round. Run right after a commit, it usually gets through the whole WAL before the next commit,
+which then writes the WAL from its start again and keeps it small. SQLite syncs the new WAL
+header in the commit that starts the WAL over, so that commit still makes one fsync on the
+ingest thread, of a few bytes. Spacing checkpoints out (250 ms) made them rarely get through
+under load: the WAL grew to the safety net, and then a relaxed commit checkpointed 40 MiB by
+itself (BENCHMARKS.md, "Session 7"). A relaxed transaction checkpoints by itself only past
+`SAFETY_PAGES`.
 """
 
 import logging

@@ -93,7 +93,7 @@ class TelemetryWriter(Protocol):
 
     def after_sync(self) -> None:
         """Housekeeping once the acknowledgements a sync allowed are out (SQLite: fold the
-        WAL into the database file now and then); DurabilityLost on a disk error."""
+        WAL into the database file, after every sync round); DurabilityLost on a disk error."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,12 +136,9 @@ class RuleSet:
         self.bands: dict[str, tuple[float, float]] = {}
 
     def band(self, path: str) -> tuple[float, float]:
-        """`bands[path]`, found first when the path is new."""
-        found = self.bands.get(path)
-        if found is None:
-            self.entry(path)
-            found = self.bands[path]
-        return found
+        """The band of a path not in `bands` yet: its entry is found (and both are cached)."""
+        self.entry(path)
+        return self.bands[path]
 
     def entry(self, path: str) -> Entry | None:
         """The (cached) meaning of `path`, its band kept in `bands`; None when no rule cares."""

@@ -72,6 +72,6 @@ class DeferredSync(Protocol):
 
     def checkpoint(self) -> None:
         """Housekeeping after a sync whose acknowledgements are out (SQLite: fold the WAL
-        into the database file now and then); `DurabilityLost` on a disk error."""
+        into the database file, after every sync round); `DurabilityLost` on a disk error."""
 
     def close(self) -> None: ...
